@@ -1,0 +1,21 @@
+// Package meshattr holds the names that otelcol-mesh's components agree on.
+// Components never import each other, so a key that one writes and another
+// reads (spannormalizer writes the destination namespace of an edge span,
+// tenantrouting reads it) is defined once here rather than copied.
+package meshattr
+
+const (
+	// DestinationNamespace is the span attribute that spannormalizer sets on
+	// edge spans (ingress gateway, ingress-nginx) to the Kubernetes namespace
+	// of the service the request was routed to. tenantrouting reads it only on
+	// spans whose trusted namespace is an edge namespace.
+	DestinationNamespace = "mesh.destination.namespace"
+
+	// DefaultTenantMetadataKey is the client-metadata key that carries the
+	// tenant from tenantrouting to the exporter (tenantheader extension and
+	// the batch processor's metadata_keys). Lower case: gRPC metadata keys are.
+	DefaultTenantMetadataKey = "x-scope-orgid"
+
+	// DefaultTenantHeader is the header Tempo reads the tenant from.
+	DefaultTenantHeader = "X-Scope-OrgID"
+)
