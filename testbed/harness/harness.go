@@ -1,0 +1,280 @@
+// Package harness runs the ocb-built otelcol-mesh binary as a child process
+// for end-to-end tests and benchmarks: it finds the binary, picks free
+// localhost ports, renders a config, waits for the health check, scrapes the
+// collector's own metrics, and always stops what it started.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// BinaryEnv names the environment variable that points at the binary. The
+// Makefile sets it; without it the harness looks in the repo's _build/.
+const BinaryEnv = "OTELCOL_MESH_BIN"
+
+// CollectorBinary returns the path of the ocb-built binary, failing the test
+// with instructions when it has not been built.
+func CollectorBinary(tb testing.TB) string {
+	tb.Helper()
+	path := os.Getenv(BinaryEnv)
+	if path == "" {
+		path = filepath.Join(RepoRoot(tb), "_build", "otelcol-mesh")
+	}
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatalf("collector binary not found at %s (%v): run `make build` or `make test`", path, err)
+	}
+	return path
+}
+
+// RepoRoot is the directory holding go.mod, found from this source file.
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("harness: cannot locate its own source file")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// FixturesDir is ../shared/fixtures beside the repository.
+func FixturesDir(tb testing.TB) string {
+	tb.Helper()
+	return filepath.Join(RepoRoot(tb), "..", "shared", "fixtures")
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Ports are the collector's listening ports, each freshly allocated.
+type Ports struct {
+	OTLPGRPC int
+	OTLPHTTP int
+	Health   int
+	Metrics  int
+}
+
+// NewPorts allocates the four ports a collector config needs.
+func NewPorts(tb testing.TB) Ports {
+	tb.Helper()
+	return Ports{OTLPGRPC: FreePort(tb), OTLPHTTP: FreePort(tb), Health: FreePort(tb), Metrics: FreePort(tb)}
+}
+
+// Render executes a text/template config with data (typically a struct that
+// embeds Ports), failing the test on a template error.
+func Render(tb testing.TB, tmpl string, data any) string {
+	tb.Helper()
+	t, err := template.New("config").Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		tb.Fatalf("config template: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		tb.Fatalf("config template: %v", err)
+	}
+	return buf.String()
+}
+
+// Options configure one collector process.
+type Options struct {
+	// Config is the YAML config text.
+	Config string
+	// Ports must match the config: Health is polled for readiness and
+	// Metrics is scraped by Metrics.
+	Ports Ports
+	// Env adds environment variables (KEY=VALUE) to the process.
+	Env []string
+	// StartTimeout bounds the wait for the health check (default 60s).
+	StartTimeout time.Duration
+	// Dir is the working directory; a test temp dir when empty.
+	Dir string
+}
+
+// Collector is a running otelcol-mesh process.
+type Collector struct {
+	tb      testing.TB
+	opts    Options
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	waitErr error
+	once    sync.Once
+}
+
+// Start launches the binary on opts.Config and waits until it is healthy.
+// The test's cleanup stops it (SIGKILL if it does not exit) and prints its
+// log when the test failed.
+func Start(tb testing.TB, opts Options) *Collector {
+	tb.Helper()
+	c := Launch(tb, opts)
+	if err := c.WaitHealthy(); err != nil {
+		tb.Fatalf("collector did not become healthy: %v\n--- collector log ---\n%s", err, c.Log())
+	}
+	return c
+}
+
+// Launch starts the process without waiting for it to become healthy, for
+// tests that expect start-up to fail.
+func Launch(tb testing.TB, opts Options) *Collector {
+	tb.Helper()
+	bin := CollectorBinary(tb)
+	dir := opts.Dir
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(opts.Config), 0o600); err != nil {
+		tb.Fatalf("write config: %v", err)
+	}
+	logPath := filepath.Join(dir, "collector.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatalf("create log: %v", err)
+	}
+	cmd := exec.Command(bin, "--config", "file:"+cfgPath)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		tb.Fatalf("start collector: %v", err)
+	}
+	c := &Collector{tb: tb, opts: opts, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		c.waitErr = cmd.Wait()
+		_ = logFile.Close()
+		close(c.done)
+	}()
+	tb.Cleanup(func() {
+		if !c.Exited() {
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+		if tb.Failed() {
+			tb.Logf("--- collector log (%s) ---\n%s", logPath, c.Log())
+		}
+	})
+	return c
+}
+
+// PID is the process ID.
+func (c *Collector) PID() int { return c.cmd.Process.Pid }
+
+// Exited reports whether the process has ended.
+func (c *Collector) Exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitExit waits up to timeout for the process to end by itself and returns
+// its exit error (nil for exit code 0).
+func (c *Collector) WaitExit(timeout time.Duration) error {
+	select {
+	case <-c.done:
+		return c.waitErr
+	case <-time.After(timeout):
+		return fmt.Errorf("collector still running after %s", timeout)
+	}
+}
+
+// WaitHealthy polls the health_check endpoint until it answers 200.
+func (c *Collector) WaitHealthy() error {
+	timeout := c.opts.StartTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", c.opts.Ports.Health)
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		if c.Exited() {
+			return fmt.Errorf("collector exited during start-up: %v", c.waitErr)
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("no healthy answer from %s within %s", url, timeout)
+}
+
+// Stop sends SIGTERM and waits up to timeout for a clean exit; past that it
+// kills the process and reports the timeout. It returns the exit error.
+func (c *Collector) Stop(timeout time.Duration) error {
+	c.once.Do(func() { _ = c.cmd.Process.Signal(syscall.SIGTERM) })
+	select {
+	case <-c.done:
+		return c.waitErr
+	case <-time.After(timeout):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return fmt.Errorf("collector did not exit within %s of SIGTERM", timeout)
+	}
+}
+
+// Kill ends the process with SIGKILL, as a crash or OOM kill would.
+func (c *Collector) Kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+// Log returns what the process has written so far.
+func (c *Collector) Log() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	return string(b)
+}
+
+// Metrics scrapes the collector's own Prometheus endpoint.
+func (c *Collector) Metrics(ctx context.Context) (Metrics, error) {
+	return Scrape(ctx, fmt.Sprintf("http://127.0.0.1:%d/metrics", c.opts.Ports.Metrics))
+}
+
+// LogContains reports whether the log has a line containing every part.
+func (c *Collector) LogContains(parts ...string) bool {
+	for _, line := range strings.Split(c.Log(), "\n") {
+		all := true
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,331 @@
+// Package temposink is a test double for the Grafana Tempo distributor with
+// multi-tenancy enabled. It speaks OTLP over gRPC and HTTP, records every
+// request under its X-Scope-OrgID header, and rejects a request that carries
+// no tenant the way Tempo does (gRPC Unauthenticated / HTTP 401). Its gRPC
+// server keeps grpc-go's default 4 MiB receive limit, as Tempo's distributor
+// does, so an export that is too large fails here as it would in production.
+//
+// It exists because a real Tempo cannot run on the build machines; everything
+// else in the end-to-end tests is the real thing.
+package temposink
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	_ "google.golang.org/grpc/encoding/gzip" // the otlp_grpc exporter compresses with gzip by default
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// TenantHeader is the header Tempo reads the tenant from.
+const TenantHeader = "X-Scope-OrgID"
+
+// grpcTenantKey is TenantHeader as it arrives in gRPC metadata (lower case).
+var grpcTenantKey = strings.ToLower(TenantHeader)
+
+// Config says where the sink listens and what it keeps.
+type Config struct {
+	// GRPCAddr and HTTPAddr are listen addresses; "127.0.0.1:0" picks a free
+	// port. An empty address disables that protocol.
+	GRPCAddr string
+	HTTPAddr string
+	// TLS, when set, serves both protocols over TLS with this config (set
+	// ClientAuth to require client certificates for mTLS).
+	TLS *tls.Config
+	// CountOnly keeps span counts but not the spans themselves, for load tests.
+	CountOnly bool
+}
+
+// Fault lets a test make the sink answer like a struggling Tempo. It is called
+// for every authenticated request; a non-nil error is returned to the sender
+// instead of accepting the data. Use status.Error with a gRPC code; the HTTP
+// side maps the code to the matching HTTP status.
+type Fault func(tenant string, spans int) error
+
+// Stats is a snapshot of what the sink has seen.
+type Stats struct {
+	// Requests counts every export request that reached a handler.
+	Requests int
+	// Unauthenticated counts requests rejected for carrying no tenant.
+	Unauthenticated int
+	// Faulted counts requests answered with an injected fault.
+	Faulted int
+	// Spans counts accepted spans per tenant.
+	Spans map[string]int
+}
+
+// Sink is a running Tempo stand-in. All methods are safe for concurrent use.
+type Sink struct {
+	cfg Config
+
+	mu     sync.Mutex
+	stats  Stats
+	traces map[string][]ptrace.Traces
+	fault  Fault
+
+	grpcServer *grpc.Server
+	httpServer *http.Server
+	grpcLis    net.Listener
+	httpLis    net.Listener
+	serveWG    sync.WaitGroup
+}
+
+// Start listens on the configured addresses and serves until Stop.
+func Start(cfg Config) (*Sink, error) {
+	s := &Sink{cfg: cfg, traces: map[string][]ptrace.Traces{}, stats: Stats{Spans: map[string]int{}}}
+	if cfg.GRPCAddr != "" {
+		lis, err := net.Listen("tcp", cfg.GRPCAddr)
+		if err != nil {
+			return nil, fmt.Errorf("temposink: grpc listen: %w", err)
+		}
+		s.grpcLis = lis
+		var opts []grpc.ServerOption
+		if cfg.TLS != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+		}
+		// No MaxRecvMsgSize option: grpc-go's default 4 MiB is the point.
+		s.grpcServer = grpc.NewServer(opts...)
+		ptraceotlp.RegisterGRPCServer(s.grpcServer, &grpcTraces{sink: s})
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			_ = s.grpcServer.Serve(lis)
+		}()
+	}
+	if cfg.HTTPAddr != "" {
+		lis, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("temposink: http listen: %w", err)
+		}
+		if cfg.TLS != nil {
+			lis = tls.NewListener(lis, cfg.TLS)
+		}
+		s.httpLis = lis
+		mux := http.NewServeMux()
+		mux.HandleFunc("/v1/traces", s.handleHTTP)
+		s.httpServer = &http.Server{Handler: mux}
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			_ = s.httpServer.Serve(lis)
+		}()
+	}
+	return s, nil
+}
+
+// GRPCAddr is the address the gRPC server listens on ("" if disabled).
+func (s *Sink) GRPCAddr() string { return addrOf(s.grpcLis) }
+
+// HTTPAddr is the address the HTTP server listens on ("" if disabled).
+func (s *Sink) HTTPAddr() string { return addrOf(s.httpLis) }
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+// Stop closes both servers at once, as a crashed or redeployed Tempo would
+// vanish, and waits for their goroutines to end.
+func (s *Sink) Stop() {
+	if s.grpcServer != nil {
+		s.grpcServer.Stop()
+	}
+	if s.httpServer != nil {
+		_ = s.httpServer.Close()
+	}
+	s.serveWG.Wait()
+}
+
+// SetFault installs (or, with nil, removes) an injected failure.
+func (s *Sink) SetFault(f Fault) {
+	s.mu.Lock()
+	s.fault = f
+	s.mu.Unlock()
+}
+
+// Stats returns a copy of the counters.
+func (s *Sink) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.stats
+	out.Spans = make(map[string]int, len(s.stats.Spans))
+	for k, v := range s.stats.Spans {
+		out.Spans[k] = v
+	}
+	return out
+}
+
+// Tenants lists the tenants that have data, sorted.
+func (s *Sink) Tenants() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.stats.Spans))
+	for k := range s.stats.Spans {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Traces returns the requests received for a tenant (nil with CountOnly).
+// The returned data must not be modified.
+func (s *Sink) Traces(tenant string) []ptrace.Traces {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ptrace.Traces(nil), s.traces[tenant]...)
+}
+
+// SpanCount is the number of spans accepted for a tenant.
+func (s *Sink) SpanCount(tenant string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats.Spans[tenant]
+}
+
+// errNoTenant is Tempo's answer to a push without X-Scope-OrgID.
+var errNoTenant = errors.New("no org id")
+
+// accept records one authenticated request, or returns the injected fault.
+func (s *Sink) accept(tenant string, td ptrace.Traces) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Requests++
+	if tenant == "" {
+		s.stats.Unauthenticated++
+		return errNoTenant
+	}
+	spans := td.SpanCount()
+	if s.fault != nil {
+		if err := s.fault(tenant, spans); err != nil {
+			s.stats.Faulted++
+			return err
+		}
+	}
+	s.stats.Spans[tenant] += spans
+	if !s.cfg.CountOnly {
+		s.traces[tenant] = append(s.traces[tenant], td)
+	}
+	return nil
+}
+
+type grpcTraces struct {
+	ptraceotlp.UnimplementedGRPCServer
+	sink *Sink
+}
+
+func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	tenant := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if vals := md.Get(grpcTenantKey); len(vals) == 1 {
+			tenant = vals[0]
+		}
+	}
+	if err := g.sink.accept(tenant, req.Traces()); err != nil {
+		if errors.Is(err, errNoTenant) {
+			return ptraceotlp.NewExportResponse(), status.Error(codes.Unauthenticated, err.Error())
+		}
+		return ptraceotlp.NewExportResponse(), err
+	}
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+// maxHTTPBody bounds what the HTTP handler reads, mirroring the gRPC limit.
+const maxHTTPBody = 4 << 20
+
+func (s *Sink) handleHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, "bad gzip: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		defer gz.Close()
+		body = gz
+	}
+	raw, err := io.ReadAll(io.LimitReader(body, maxHTTPBody+1))
+	if err != nil {
+		http.Error(w, "read: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if len(raw) > maxHTTPBody {
+		http.Error(w, "request larger than 4 MiB", http.StatusRequestEntityTooLarge)
+		return
+	}
+	req := ptraceotlp.NewExportRequest()
+	contentType := r.Header.Get("Content-Type")
+	if strings.HasPrefix(contentType, "application/json") {
+		err = req.UnmarshalJSON(raw)
+	} else {
+		err = req.UnmarshalProto(raw)
+	}
+	if err != nil {
+		http.Error(w, "decode: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	tenants := r.Header.Values(TenantHeader)
+	tenant := ""
+	if len(tenants) == 1 {
+		tenant = tenants[0]
+	}
+	if err := s.accept(tenant, req.Traces()); err != nil {
+		http.Error(w, err.Error(), httpStatusFor(err))
+		return
+	}
+	resp := ptraceotlp.NewExportResponse()
+	var out []byte
+	if strings.HasPrefix(contentType, "application/json") {
+		out, err = resp.MarshalJSON()
+	} else {
+		out, err = resp.MarshalProto()
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	_, _ = w.Write(out)
+}
+
+// httpStatusFor maps the sink's errors to what Tempo's HTTP receiver answers.
+func httpStatusFor(err error) int {
+	if errors.Is(err, errNoTenant) {
+		return http.StatusUnauthorized
+	}
+	switch status.Code(err) {
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.InvalidArgument:
+		return http.StatusBadRequest
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	default:
+		return http.StatusInternalServerError
+	}
+}
