@@ -98,8 +98,11 @@ func Render(tb testing.TB, tmpl string, data any) string {
 
 // Options configure one collector process.
 type Options struct {
-	// Config is the YAML config text.
+	// Config is the YAML config text. Leave it empty to run only ConfigFiles.
 	Config string
+	// ConfigFiles are config files loaded before Config (later ones override
+	// earlier ones, as with repeated --config flags).
+	ConfigFiles []string
 	// Ports must match the config: Health is polled for readiness and
 	// Metrics is scraped by Metrics.
 	Ports Ports
@@ -143,16 +146,23 @@ func Launch(tb testing.TB, opts Options) *Collector {
 	if dir == "" {
 		dir = tb.TempDir()
 	}
-	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(opts.Config), 0o600); err != nil {
-		tb.Fatalf("write config: %v", err)
+	var args []string
+	for _, f := range opts.ConfigFiles {
+		args = append(args, "--config", "file:"+f)
+	}
+	if opts.Config != "" {
+		cfgPath := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(cfgPath, []byte(opts.Config), 0o600); err != nil {
+			tb.Fatalf("write config: %v", err)
+		}
+		args = append(args, "--config", "file:"+cfgPath)
 	}
 	logPath := filepath.Join(dir, "collector.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		tb.Fatalf("create log: %v", err)
 	}
-	cmd := exec.Command(bin, "--config", "file:"+cfgPath)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stdout = logFile

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
+)
+
+// localEnv moves the shipped local config onto the test's free ports.
+func localEnv(p harness.Ports) []string {
+	return []string{
+		fmt.Sprintf("OTLP_GRPC_ENDPOINT=127.0.0.1:%d", p.OTLPGRPC),
+		fmt.Sprintf("OTLP_HTTP_ENDPOINT=127.0.0.1:%d", p.OTLPHTTP),
+		fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", p.Health),
+		fmt.Sprintf("METRICS_PORT=%d", p.Metrics),
+	}
+}
+
+func postFixture(t *testing.T, port int, name string) {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join(harness.FixturesDir(t), name))
+	require.NoError(t, err)
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/traces", port), "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestLocalConfigPrintsSpans runs distribution/config/local.yaml, the config
+// behind `make run`, and checks that a posted span reaches the debug exporter.
+func TestLocalConfigPrintsSpans(t *testing.T) {
+	ports := harness.NewPorts(t)
+	root := harness.RepoRoot(t)
+	col := harness.Start(t, harness.Options{
+		ConfigFiles: []string{filepath.Join(root, "distribution", "config", "local.yaml")},
+		Ports:       ports,
+		Env:         localEnv(ports),
+	})
+	postFixture(t, ports.OTLPHTTP, "app-span.json")
+
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m, err := col.Metrics(ctx)
+		return err == nil && m.Sum("otelcol_exporter_sent_spans", map[string]string{"exporter": "debug"}) == 1
+	}, 20*time.Second, 100*time.Millisecond, "the debug exporter never reported the span")
+	require.NoError(t, col.Stop(30*time.Second))
+	assert.True(t, col.LogContains("Traces", `"spans": 1`), "debug exporter output in the log")
+}
+
+// TestLocalTempoOverlaySendsToTempo loads local.yaml plus the TEMPO_ENDPOINT
+// overlay and checks the span lands in the Tempo-like sink under the tenant.
+func TestLocalTempoOverlaySendsToTempo(t *testing.T) {
+	sink := startSink(t)
+	ports := harness.NewPorts(t)
+	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
+	col := harness.Start(t, harness.Options{
+		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
+		Ports:       ports,
+		Env:         append(localEnv(ports), "TEMPO_ENDPOINT="+sink.GRPCAddr(), "TEMPO_TENANT=dev"),
+	})
+	postFixture(t, ports.OTLPHTTP, "istio-gateway.json")
+	require.Eventually(t, func() bool { return sink.SpanCount("dev") == 1 }, 20*time.Second, 50*time.Millisecond)
+	require.NoError(t, col.Stop(30*time.Second))
+}
+
+// TestBadConfigNamesTheKey checks that a typo in a config is refused at start
+// with a message that names the offending key.
+func TestBadConfigNamesTheKey(t *testing.T) {
+	bin := harness.CollectorBinary(t)
+	cases := map[string]struct {
+		config string
+		want   string
+	}{
+		"unknown key": {
+			config: "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: localhost:0\n        max_recv_msg_size_mibb: 4\n" +
+				"exporters:\n  debug: {}\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n",
+			want: "max_recv_msg_size_mibb",
+		},
+		"unknown component": {
+			config: "receivers:\n  otlp:\n    protocols:\n      grpc: {}\nexporters:\n  tempo: {}\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [tempo]\n",
+			want: "tempo",
+		},
+		"invalid value": {
+			config: "receivers:\n  otlp:\n    protocols:\n      grpc: {}\nprocessors:\n  batch:\n    send_batch_size: 100\n    send_batch_max_size: 10\n" +
+				"exporters:\n  debug: {}\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [debug]\n",
+			want: "send_batch_max_size",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(tc.config), 0o600))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, "validate", "--config", "file:"+path).CombinedOutput()
+			require.Error(t, err, "validate must refuse:\n%s", out)
+			assert.Contains(t, string(out), tc.want)
+		})
+	}
+}
+
+// TestComponentsMatchManifest checks that `otelcol-mesh components` lists
+// exactly the modules builder-config.yaml names.
+func TestComponentsMatchManifest(t *testing.T) {
+	bin := harness.CollectorBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "components").Output()
+	require.NoError(t, err)
+	listed := componentModules(t, out)
+	manifest, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "builder-config.yaml"))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, manifestModules(t, manifest), listed)
+}
