@@ -21,7 +21,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -72,86 +74,153 @@ type Stats struct {
 // Sink is a running Tempo stand-in. All methods are safe for concurrent use.
 type Sink struct {
 	cfg Config
+	// grpcAddr and httpAddr are the resolved listen addresses, fixed at
+	// Start so that Up serves again where the sink was before Down.
+	grpcAddr string
+	httpAddr string
 
 	mu     sync.Mutex
 	stats  Stats
 	traces map[string][]ptrace.Traces
 	fault  Fault
+	delay  time.Duration
 
+	// lifeMu serialises Stop/Down/Up; it guards the servers below.
+	lifeMu     sync.Mutex
 	grpcServer *grpc.Server
 	httpServer *http.Server
-	grpcLis    net.Listener
-	httpLis    net.Listener
 	serveWG    sync.WaitGroup
 }
 
 // Start listens on the configured addresses and serves until Stop.
 func Start(cfg Config) (*Sink, error) {
-	s := &Sink{cfg: cfg, traces: map[string][]ptrace.Traces{}, stats: Stats{Spans: map[string]int{}}}
-	if cfg.GRPCAddr != "" {
-		lis, err := net.Listen("tcp", cfg.GRPCAddr)
-		if err != nil {
-			return nil, fmt.Errorf("temposink: grpc listen: %w", err)
-		}
-		s.grpcLis = lis
-		var opts []grpc.ServerOption
-		if cfg.TLS != nil {
-			opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
-		}
-		// No MaxRecvMsgSize option: grpc-go's default 4 MiB is the point.
-		s.grpcServer = grpc.NewServer(opts...)
-		ptraceotlp.RegisterGRPCServer(s.grpcServer, &grpcTraces{sink: s})
-		s.serveWG.Add(1)
-		go func() {
-			defer s.serveWG.Done()
-			_ = s.grpcServer.Serve(lis)
-		}()
-	}
-	if cfg.HTTPAddr != "" {
-		lis, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			s.Stop()
-			return nil, fmt.Errorf("temposink: http listen: %w", err)
-		}
-		if cfg.TLS != nil {
-			lis = tls.NewListener(lis, cfg.TLS)
-		}
-		s.httpLis = lis
-		mux := http.NewServeMux()
-		mux.HandleFunc("/v1/traces", s.handleHTTP)
-		s.httpServer = &http.Server{Handler: mux}
-		s.serveWG.Add(1)
-		go func() {
-			defer s.serveWG.Done()
-			_ = s.httpServer.Serve(lis)
-		}()
+	s := &Sink{cfg: cfg, grpcAddr: cfg.GRPCAddr, httpAddr: cfg.HTTPAddr,
+		traces: map[string][]ptrace.Traces{}, stats: Stats{Spans: map[string]int{}}}
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if err := s.serveLocked(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-// GRPCAddr is the address the gRPC server listens on ("" if disabled).
-func (s *Sink) GRPCAddr() string { return addrOf(s.grpcLis) }
-
-// HTTPAddr is the address the HTTP server listens on ("" if disabled).
-func (s *Sink) HTTPAddr() string { return addrOf(s.httpLis) }
-
-func addrOf(l net.Listener) string {
-	if l == nil {
-		return ""
+// serveLocked opens the listeners on s.grpcAddr/s.httpAddr (recording the
+// resolved addresses) and starts the servers. Callers hold lifeMu.
+func (s *Sink) serveLocked() error {
+	if s.grpcAddr != "" {
+		lis, err := net.Listen("tcp", s.grpcAddr)
+		if err != nil {
+			return fmt.Errorf("temposink: grpc listen: %w", err)
+		}
+		s.grpcAddr = lis.Addr().String()
+		var opts []grpc.ServerOption
+		if s.cfg.TLS != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.TLS)))
+		}
+		// No MaxRecvMsgSize option: grpc-go's default 4 MiB is the point.
+		srv := grpc.NewServer(opts...)
+		ptraceotlp.RegisterGRPCServer(srv, &grpcTraces{sink: s})
+		s.grpcServer = srv
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			_ = srv.Serve(lis)
+		}()
 	}
-	return l.Addr().String()
+	if s.httpAddr != "" {
+		lis, err := net.Listen("tcp", s.httpAddr)
+		if err != nil {
+			s.stopLocked()
+			return fmt.Errorf("temposink: http listen: %w", err)
+		}
+		s.httpAddr = lis.Addr().String()
+		if s.cfg.TLS != nil {
+			lis = tls.NewListener(lis, s.cfg.TLS)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/v1/traces", s.handleHTTP)
+		srv := &http.Server{Handler: mux}
+		s.httpServer = srv
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			_ = srv.Serve(lis)
+		}()
+	}
+	return nil
 }
 
+// GRPCAddr is the address the gRPC server listens on ("" if disabled). It
+// stays the same across Down and Up.
+func (s *Sink) GRPCAddr() string { return s.grpcAddr }
+
+// HTTPAddr is the address the HTTP server listens on ("" if disabled). It
+// stays the same across Down and Up.
+func (s *Sink) HTTPAddr() string { return s.httpAddr }
+
 // Stop closes both servers at once, as a crashed or redeployed Tempo would
-// vanish, and waits for their goroutines to end.
+// vanish, and waits for their goroutines to end. Calling it again, or after
+// Down, is harmless.
 func (s *Sink) Stop() {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	s.stopLocked()
+}
+
+func (s *Sink) stopLocked() {
 	if s.grpcServer != nil {
 		s.grpcServer.Stop()
+		s.grpcServer = nil
 	}
 	if s.httpServer != nil {
 		_ = s.httpServer.Close()
+		s.httpServer = nil
 	}
 	s.serveWG.Wait()
+}
+
+// Down takes the sink off the network like a Tempo outage: listeners and
+// open connections close, so senders see connection errors. What was
+// recorded is kept. Up brings it back on the same addresses.
+func (s *Sink) Down() { s.Stop() }
+
+// Up serves again on the addresses the sink had before Down, keeping the
+// recorded data and counters. It fails if a port was taken in the meantime.
+func (s *Sink) Up() error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.grpcServer != nil || s.httpServer != nil {
+		return errors.New("temposink: Up while already serving")
+	}
+	return s.serveLocked()
+}
+
+// SetDelay makes the sink wait d before answering each request, like an
+// overloaded Tempo (0 removes the delay). A sender that gives up earlier
+// sees its deadline expire; the data is then not recorded.
+func (s *Sink) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	s.delay = d
+	s.mu.Unlock()
+}
+
+// wait applies the configured delay, returning early with the context's
+// error when the sender gives up.
+func (s *Sink) wait(ctx context.Context) error {
+	s.mu.Lock()
+	d := s.delay
+	s.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SetFault installs (or, with nil, removes) an injected failure.
@@ -200,6 +269,28 @@ func (s *Sink) SpanCount(tenant string) int {
 	return s.stats.Spans[tenant]
 }
 
+// SpanIDCounts counts the accepted spans of a tenant by span ID, so a test
+// can check that every span arrived exactly once (nil with CountOnly).
+func (s *Sink) SpanIDCounts(tenant string) map[pcommon.SpanID]int {
+	if s.cfg.CountOnly {
+		return nil
+	}
+	out := map[pcommon.SpanID]int{}
+	for _, td := range s.Traces(tenant) {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			sss := rss.At(i).ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				spans := sss.At(j).Spans()
+				for k := 0; k < spans.Len(); k++ {
+					out[spans.At(k).SpanID()]++
+				}
+			}
+		}
+	}
+	return out
+}
+
 // errNoTenant is Tempo's answer to a push without X-Scope-OrgID.
 var errNoTenant = errors.New("no org id")
 
@@ -237,6 +328,9 @@ func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 		if vals := md.Get(grpcTenantKey); len(vals) == 1 {
 			tenant = vals[0]
 		}
+	}
+	if err := g.sink.wait(ctx); err != nil {
+		return ptraceotlp.NewExportResponse(), status.FromContextError(err).Err()
 	}
 	if err := g.sink.accept(tenant, req.Traces()); err != nil {
 		if errors.Is(err, errNoTenant) {
@@ -289,6 +383,10 @@ func (s *Sink) handleHTTP(w http.ResponseWriter, r *http.Request) {
 	tenant := ""
 	if len(tenants) == 1 {
 		tenant = tenants[0]
+	}
+	if err := s.wait(r.Context()); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
 	}
 	if err := s.accept(tenant, req.Traces()); err != nil {
 		http.Error(w, err.Error(), httpStatusFor(err))

@@ -122,3 +122,58 @@ func TestFaultsAreAnsweredAndCounted(t *testing.T) {
 	assert.Equal(t, 2, st.Faulted)
 	assert.Equal(t, map[string]int{"beta": 2}, st.Spans)
 }
+
+func TestDownAndUpKeepAddressAndRecords(t *testing.T) {
+	s := startSink(t)
+	grpcAddr, httpAddr := s.GRPCAddr(), s.HTTPAddr()
+	assert.Equal(t, http.StatusOK, postHTTP(t, s, "beta", tracesWithSpans(2, 0)))
+
+	s.Down()
+	_, err := http.Post("http://"+httpAddr+"/v1/traces", "application/x-protobuf", bytes.NewReader(nil))
+	require.Error(t, err, "nothing listens while the sink is down")
+	client := grpcClient(t, grpcAddr)
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "X-Scope-OrgID", "beta"), 5*time.Second)
+	defer cancel()
+	_, err = client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(tracesWithSpans(1, 0)))
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+
+	require.NoError(t, s.Up())
+	assert.Equal(t, grpcAddr, s.GRPCAddr())
+	assert.Equal(t, httpAddr, s.HTTPAddr())
+	assert.Error(t, s.Up(), "Up while serving")
+	assert.Equal(t, http.StatusOK, postHTTP(t, s, "beta", tracesWithSpans(3, 0)))
+	// The client backs off after the refused dial; wait for it to reconnect.
+	_, err = client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(tracesWithSpans(1, 0)), grpc.WaitForReady(true))
+	require.NoError(t, err)
+	assert.Equal(t, 6, s.SpanCount("beta"), "records from before Down are kept")
+}
+
+func TestDelayHoldsTheAnswerUntilTheSenderGivesUp(t *testing.T) {
+	s := startSink(t)
+	s.SetDelay(time.Hour)
+	client := grpcClient(t, s.GRPCAddr())
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "X-Scope-OrgID", "beta"), 200*time.Millisecond)
+	defer cancel()
+	_, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(tracesWithSpans(1, 0)))
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
+	assert.Equal(t, 0, s.SpanCount("beta"), "an abandoned request is not recorded")
+
+	s.SetDelay(10 * time.Millisecond)
+	assert.Equal(t, http.StatusOK, postHTTP(t, s, "beta", tracesWithSpans(2, 0)))
+	assert.Equal(t, 2, s.SpanCount("beta"))
+}
+
+func TestSpanIDCountsFindsDuplicates(t *testing.T) {
+	s := startSink(t)
+	td := tracesWithSpans(2, 0)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	spans.At(0).SetSpanID([8]byte{1})
+	spans.At(1).SetSpanID([8]byte{2})
+	assert.Equal(t, http.StatusOK, postHTTP(t, s, "beta", td))
+	assert.Equal(t, http.StatusOK, postHTTP(t, s, "beta", td))
+	counts := s.SpanIDCounts("beta")
+	assert.Equal(t, 2, counts[[8]byte{1}])
+	assert.Equal(t, 2, counts[[8]byte{2}])
+	assert.Len(t, counts, 2)
+	assert.Empty(t, s.SpanIDCounts("alpha"))
+}
