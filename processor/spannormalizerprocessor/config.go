@@ -1,0 +1,121 @@
+package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor"
+
+import (
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/pathtemplate"
+)
+
+// Source names accepted in `sources`.
+const (
+	SourceEnvoy = "envoy"
+	SourceNginx = "nginx"
+)
+
+// Span name modes accepted in `span_name`.
+const (
+	SpanNamePathTemplate = "path_template"
+	SpanNameOff          = "off"
+)
+
+// Config defines the configuration of the spannormalizer processor.
+type Config struct {
+	// Sources lists the proxy dialects to recognise and rewrite: "envoy"
+	// (Istio sidecars and gateways) and "nginx" (ingress-nginx with the
+	// OpenTelemetry module). Spans of a source not listed pass unchanged.
+	Sources []string `mapstructure:"sources"`
+
+	// KeepOriginalAttributes keeps the deprecated attribute names beside the
+	// stable ones instead of removing them.
+	KeepOriginalAttributes bool `mapstructure:"keep_original_attributes"`
+
+	// SpanName selects how proxy span names are rewritten: "path_template"
+	// (`{METHOD} {path template}`) or "off" (names are left as they are).
+	SpanName string `mapstructure:"span_name"`
+
+	// PathPatterns are extra rules for span-name templating, tried in order
+	// on each path segment before the built-in ID detection.
+	PathPatterns []PathPattern `mapstructure:"path_patterns"`
+
+	// MaxSpanNamesPerService bounds the distinct span names the processor
+	// produces per service.name; once reached, new names collapse to the
+	// bare method.
+	MaxSpanNamesPerService int `mapstructure:"max_span_names_per_service"`
+
+	// MaxServices bounds the services whose names are tracked; spans of
+	// further services get the bare method as their name.
+	MaxServices int `mapstructure:"max_services"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// PathPattern replaces every path segment that the regular expression
+// matches in full.
+type PathPattern struct {
+	// Regex is a Go (RE2) regular expression matched against one whole
+	// path segment (it is anchored for you).
+	Regex string `mapstructure:"regex"`
+	// Replacement is the text that replaces a matching segment, e.g.
+	// "{locale}". Defaults to "{id}"; must not contain '/'.
+	Replacement string `mapstructure:"replacement"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration; every message names its key.
+func (cfg *Config) Validate() error {
+	var errs error
+	if len(cfg.Sources) == 0 {
+		errs = errors.Join(errs, errors.New("sources must list at least one of \"envoy\", \"nginx\""))
+	}
+	seen := make(map[string]bool, len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		switch s {
+		case SourceEnvoy, SourceNginx:
+		default:
+			errs = errors.Join(errs, fmt.Errorf("sources: unknown source %q (want \"envoy\" or \"nginx\")", s))
+			continue
+		}
+		if seen[s] {
+			errs = errors.Join(errs, fmt.Errorf("sources: %q is listed twice", s))
+		}
+		seen[s] = true
+	}
+	switch cfg.SpanName {
+	case SpanNamePathTemplate, SpanNameOff:
+	default:
+		errs = errors.Join(errs, fmt.Errorf("span_name must be %q or %q, got %q", SpanNamePathTemplate, SpanNameOff, cfg.SpanName))
+	}
+	if cfg.MaxSpanNamesPerService < 1 {
+		errs = errors.Join(errs, fmt.Errorf("max_span_names_per_service must be at least 1, got %d", cfg.MaxSpanNamesPerService))
+	}
+	if cfg.MaxServices < 1 {
+		errs = errors.Join(errs, fmt.Errorf("max_services must be at least 1, got %d", cfg.MaxServices))
+	}
+	for i, p := range cfg.PathPatterns {
+		if _, err := pathtemplate.CompilePattern(p.Regex, p.replacement()); err != nil {
+			errs = errors.Join(errs, fmt.Errorf("path_patterns[%d]: %w", i, err))
+		}
+	}
+	return errs
+}
+
+func (p PathPattern) replacement() string {
+	if p.Replacement == "" {
+		return pathtemplate.IDPlaceholder
+	}
+	return p.Replacement
+}
+
+func (cfg *Config) sourceEnabled(s string) bool {
+	for _, x := range cfg.Sources {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

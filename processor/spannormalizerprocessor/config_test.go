@@ -1,0 +1,92 @@
+package spannormalizerprocessor
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		id       component.ID
+		expected component.Config
+		// errContains lists the key names the error must mention.
+		errContains []string
+	}{
+		{
+			id:       component.NewID(metadata.Type),
+			expected: createDefaultConfig(),
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "custom"),
+			expected: &Config{
+				Sources:                []string{SourceEnvoy},
+				KeepOriginalAttributes: true,
+				SpanName:               SpanNamePathTemplate,
+				PathPatterns: []PathPattern{
+					{Regex: "[a-z]{2}-[A-Z]{2}", Replacement: "{locale}"},
+					{Regex: "ord_[0-9a-z]+"},
+				},
+				MaxSpanNamesPerService: 50,
+				MaxServices:            20,
+			},
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "names_off"),
+			expected: func() component.Config {
+				cfg := createDefaultConfig().(*Config)
+				cfg.SpanName = SpanNameOff
+				return cfg
+			}(),
+		},
+		{id: component.NewIDWithName(metadata.Type, "bad_source"), errContains: []string{"sources", `"haproxy"`}},
+		{id: component.NewIDWithName(metadata.Type, "duplicate_source"), errContains: []string{"sources", "twice"}},
+		{id: component.NewIDWithName(metadata.Type, "no_sources"), errContains: []string{"sources must list"}},
+		{id: component.NewIDWithName(metadata.Type, "bad_span_name"), errContains: []string{"span_name", `"route"`}},
+		{id: component.NewIDWithName(metadata.Type, "bad_rule"), errContains: []string{"path_patterns[0]", "missing closing ]"}},
+		{id: component.NewIDWithName(metadata.Type, "bad_replacement"), errContains: []string{"path_patterns[0]", "replacement"}},
+		// Both problems are reported at once.
+		{id: component.NewIDWithName(metadata.Type, "bad_bounds"), errContains: []string{"max_span_names_per_service", "max_services"}},
+	}
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			cfg := NewFactory().CreateDefaultConfig()
+			require.NoError(t, sub.Unmarshal(cfg))
+			if tt.expected == nil {
+				err := confmap.Validate(cfg)
+				require.Error(t, err)
+				for _, s := range tt.errContains {
+					assert.Contains(t, err.Error(), s)
+				}
+				return
+			}
+			assert.NoError(t, confmap.Validate(cfg))
+			assert.Equal(t, tt.expected, cfg)
+		})
+	}
+}
+
+func TestEmptyConfigKeepsDefaults(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig()
+	require.NoError(t, confmap.New().Unmarshal(cfg))
+	assert.Equal(t, createDefaultConfig(), cfg)
+	assert.NoError(t, confmap.Validate(cfg))
+}
+
+func TestUnknownKeyRejected(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig()
+	err := confmap.NewFromStringMap(map[string]any{"span_names": "off"}).Unmarshal(cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "span_names")
+}

@@ -1,0 +1,58 @@
+// Package spannormalizerprocessor rewrites Envoy/Istio and ingress-nginx
+// spans to the stable OpenTelemetry HTTP semantic conventions, with
+// bounded-cardinality span names, semconv status and the real service
+// identity. Spans from other sources pass through unchanged.
+package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor"
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadata"
+)
+
+const (
+	defaultSpanName               = SpanNamePathTemplate
+	defaultMaxSpanNamesPerService = 100
+	defaultMaxServices            = 1000
+	// maxNameLength is the longest span name (and service name) the
+	// cardinality bound tracks; longer names collapse to the bare method.
+	maxNameLength = 256
+)
+
+// NewFactory returns the spannormalizer processor factory.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		processor.WithTraces(createTraces, metadata.TracesStability))
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Sources:                []string{SourceEnvoy, SourceNginx},
+		KeepOriginalAttributes: false,
+		SpanName:               defaultSpanName,
+		MaxSpanNamesPerService: defaultMaxSpanNamesPerService,
+		MaxServices:            defaultMaxServices,
+	}
+}
+
+func createTraces(
+	ctx context.Context,
+	set processor.Settings,
+	cfg component.Config,
+	next consumer.Traces,
+) (processor.Traces, error) {
+	p, err := newSpanNormalizer(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithShutdown(p.shutdown))
+}

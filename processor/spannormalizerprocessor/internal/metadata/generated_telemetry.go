@@ -1,0 +1,91 @@
+// Hand-maintained in the format mdatagen v0.161.0 generates from
+// metadata.yaml (mdatagen is not installable here). Keep in step with
+// metadata.yaml.
+
+package metadata
+
+import (
+	"errors"
+	"sync"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+func Meter(settings component.TelemetrySettings) metric.Meter {
+	return settings.MeterProvider.Meter("github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor")
+}
+
+func Tracer(settings component.TelemetrySettings) trace.Tracer {
+	return settings.TracerProvider.Tracer("github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor")
+}
+
+// TelemetryBuilder provides an interface for components to report telemetry
+// as defined in metadata and user config.
+type TelemetryBuilder struct {
+	meter                                     metric.Meter
+	mu                                        sync.Mutex
+	registrations                             []metric.Registration
+	ProcessorSpannormalizerSpanNamesCollapsed metric.Int64Counter
+	ProcessorSpannormalizerSpansNormalized    metric.Int64Counter
+	ProcessorSpannormalizerSpansPassedThrough metric.Int64Counter
+	ProcessorSpannormalizerValuesInvalid      metric.Int64Counter
+}
+
+// TelemetryBuilderOption applies changes to default builder.
+type TelemetryBuilderOption interface {
+	apply(*TelemetryBuilder)
+}
+
+type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
+
+func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
+	tbof(mb)
+}
+
+// Shutdown unregister all registered callbacks for async instruments.
+func (builder *TelemetryBuilder) Shutdown() {
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	for _, reg := range builder.registrations {
+		reg.Unregister()
+	}
+}
+
+// NewTelemetryBuilder provides a struct with methods to update all internal telemetry
+// for a component
+func NewTelemetryBuilder(settings component.TelemetrySettings, options ...TelemetryBuilderOption) (*TelemetryBuilder, error) {
+	builder := TelemetryBuilder{}
+	for _, op := range options {
+		op.apply(&builder)
+	}
+	builder.meter = Meter(settings)
+	var err, errs error
+	builder.ProcessorSpannormalizerSpanNamesCollapsed, err = builder.meter.Int64Counter(
+		"otelcol_processor_spannormalizer_span_names_collapsed",
+		metric.WithDescription("Number of span names replaced by the bare method because a cardinality or length bound was reached. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSpannormalizerSpansNormalized, err = builder.meter.Int64Counter(
+		"otelcol_processor_spannormalizer_spans_normalized",
+		metric.WithDescription("Number of proxy spans rewritten to the stable semantic conventions. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSpannormalizerSpansPassedThrough, err = builder.meter.Int64Counter(
+		"otelcol_processor_spannormalizer_spans_passed_through",
+		metric.WithDescription("Number of spans left unchanged because they are not from an enabled proxy source. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSpannormalizerValuesInvalid, err = builder.meter.Int64Counter(
+		"otelcol_processor_spannormalizer_values_invalid",
+		metric.WithDescription("Number of proxy attribute values that could not be converted and were left under their original name. [Development]"),
+		metric.WithUnit("{value}"),
+	)
+	errs = errors.Join(errs, err)
+	return &builder, errs
+}
