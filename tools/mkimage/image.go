@@ -43,6 +43,9 @@ const (
 	description = "OpenTelemetry Collector for Istio / ingress-nginx meshes exporting to multi-tenant Tempo"
 )
 
+// defaultPath is the PATH that BuildKit sets when the base image has none.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // exposedPorts: OTLP gRPC, OTLP HTTP, health_check, the collector's own metrics.
 var exposedPorts = []string{"4317/tcp", "4318/tcp", "13133/tcp", "8888/tcp"}
 
@@ -334,13 +337,13 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // assemble puts layer on an empty base with the runtime config of the
-// Dockerfile, all in OCI media types.
+// Dockerfile, all in OCI media types. The creation time is in the config's
+// created field (the Dockerfile sets no created label either).
 func assemble(layer v1.Layer, tag name.Tag, o options) (v1.Image, error) {
 	labels := map[string]string{
 		"org.opencontainers.image.title":       "otelcol-mesh",
 		"org.opencontainers.image.description": description,
 		"org.opencontainers.image.version":     tag.TagStr(),
-		"org.opencontainers.image.created":     o.Created.Format(time.RFC3339),
 	}
 	if o.Revision != "" {
 		labels["org.opencontainers.image.revision"] = o.Revision
@@ -355,6 +358,10 @@ func assemble(layer v1.Layer, tag name.Tag, o options) (v1.Image, error) {
 		Created:      v1.Time{Time: o.Created},
 		RootFS:       v1.RootFS{Type: "layers"},
 		Config: v1.Config{
+			// PATH and WorkingDir are what `docker build` (BuildKit) puts
+			// in the config of a FROM scratch image.
+			Env:          []string{defaultPath},
+			WorkingDir:   "/",
 			Entrypoint:   []string{binaryPath},
 			Cmd:          []string{"--config", configPath},
 			User:         imageUser,

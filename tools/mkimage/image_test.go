@@ -177,14 +177,13 @@ func checkImage(t *testing.T, img v1.Image, o options) {
 	if want := []string{"13133/tcp", "4317/tcp", "4318/tcp", "8888/tcp"}; !slices.Equal(ports, want) {
 		t.Errorf("ExposedPorts = %q, want %q", ports, want)
 	}
-	if len(c.Env) != 0 {
-		t.Errorf("Env = %q, want none", c.Env)
+	if !slices.Equal(c.Env, []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}) || c.WorkingDir != "/" {
+		t.Errorf("Env = %q, WorkingDir = %q; want BuildKit's defaults for FROM scratch", c.Env, c.WorkingDir)
 	}
 	wantLabels := map[string]string{
 		"org.opencontainers.image.title":       "otelcol-mesh",
 		"org.opencontainers.image.description": description,
 		"org.opencontainers.image.version":     "1.2.3",
-		"org.opencontainers.image.created":     "2026-01-02T03:04:05Z",
 		"org.opencontainers.image.revision":    "0123abc",
 	}
 	if len(c.Labels) != len(wantLabels) {
