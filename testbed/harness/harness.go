@@ -7,6 +7,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,24 +31,45 @@ const BinaryEnv = "OTELCOL_MESH_BIN"
 // with instructions when it has not been built.
 func CollectorBinary(tb testing.TB) string {
 	tb.Helper()
-	path := os.Getenv(BinaryEnv)
-	if path == "" {
-		path = filepath.Join(RepoRoot(tb), "_build", "otelcol-mesh")
-	}
-	if _, err := os.Stat(path); err != nil {
-		tb.Fatalf("collector binary not found at %s (%v): run `make build` or `make test`", path, err)
+	path, err := FindBinary()
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return path
+}
+
+// FindBinary is CollectorBinary for programs that are not tests.
+func FindBinary() (string, error) {
+	path := os.Getenv(BinaryEnv)
+	if path == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return "", err
+		}
+		path = filepath.Join(root, "_build", "otelcol-mesh")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("collector binary not found at %s (%w): run `make build` or `make test`", path, err)
+	}
+	return path, nil
 }
 
 // RepoRoot is the directory holding go.mod, found from this source file.
 func RepoRoot(tb testing.TB) string {
 	tb.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return root
+}
+
+func repoRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		tb.Fatal("harness: cannot locate its own source file")
+		return "", errors.New("harness: cannot locate its own source file")
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")), nil
 }
 
 // FixturesDir is ../shared/fixtures beside the repository.
@@ -59,12 +81,20 @@ func FixturesDir(tb testing.TB) string {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		tb.Fatalf("free port: %v", err)
 	}
+	return port
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Ports are the collector's listening ports, each freshly allocated.
@@ -81,19 +111,41 @@ func NewPorts(tb testing.TB) Ports {
 	return Ports{OTLPGRPC: FreePort(tb), OTLPHTTP: FreePort(tb), Health: FreePort(tb), Metrics: FreePort(tb)}
 }
 
+// AllocPorts is NewPorts for programs that are not tests.
+func AllocPorts() (Ports, error) {
+	var p Ports
+	for _, dst := range []*int{&p.OTLPGRPC, &p.OTLPHTTP, &p.Health, &p.Metrics} {
+		port, err := freePort()
+		if err != nil {
+			return p, fmt.Errorf("free port: %w", err)
+		}
+		*dst = port
+	}
+	return p, nil
+}
+
 // Render executes a text/template config with data (typically a struct that
 // embeds Ports), failing the test on a template error.
 func Render(tb testing.TB, tmpl string, data any) string {
 	tb.Helper()
+	out, err := RenderConfig(tmpl, data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// RenderConfig is Render for programs that are not tests.
+func RenderConfig(tmpl string, data any) (string, error) {
 	t, err := template.New("config").Option("missingkey=error").Parse(tmpl)
 	if err != nil {
-		tb.Fatalf("config template: %v", err)
+		return "", fmt.Errorf("config template: %w", err)
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
-		tb.Fatalf("config template: %v", err)
+		return "", fmt.Errorf("config template: %w", err)
 	}
-	return buf.String()
+	return buf.String(), nil
 }
 
 // Options configure one collector process.
@@ -142,51 +194,74 @@ func Start(tb testing.TB, opts Options) *Collector {
 func Launch(tb testing.TB, opts Options) *Collector {
 	tb.Helper()
 	bin := CollectorBinary(tb)
-	dir := opts.Dir
-	if dir == "" {
-		dir = tb.TempDir()
+	if opts.Dir == "" {
+		opts.Dir = tb.TempDir()
 	}
-	var args []string
-	for _, f := range opts.ConfigFiles {
-		args = append(args, "--config", "file:"+f)
-	}
-	if opts.Config != "" {
-		cfgPath := filepath.Join(dir, "config.yaml")
-		if err := os.WriteFile(cfgPath, []byte(opts.Config), 0o600); err != nil {
-			tb.Fatalf("write config: %v", err)
-		}
-		args = append(args, "--config", "file:"+cfgPath)
-	}
-	logPath := filepath.Join(dir, "collector.log")
-	logFile, err := os.Create(logPath)
+	c, err := launch(bin, opts)
 	if err != nil {
-		tb.Fatalf("create log: %v", err)
+		tb.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), opts.Env...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		tb.Fatalf("start collector: %v", err)
-	}
-	c := &Collector{tb: tb, opts: opts, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		c.waitErr = cmd.Wait()
-		_ = logFile.Close()
-		close(c.done)
-	}()
+	c.tb = tb
 	tb.Cleanup(func() {
 		if !c.Exited() {
 			_ = c.cmd.Process.Kill()
 			<-c.done
 		}
 		if tb.Failed() {
-			tb.Logf("--- collector log (%s) ---\n%s", logPath, c.Log())
+			tb.Logf("--- collector log (%s) ---\n%s", c.logPath, c.Log())
 		}
 	})
 	return c
+}
+
+// StartProcess is Start for programs that are not tests: it launches the
+// binary (FindBinary) in opts.Dir, which must exist, and waits until it is
+// healthy. The caller must Stop or Kill it.
+func StartProcess(opts Options) (*Collector, error) {
+	bin, err := FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("harness: StartProcess needs Options.Dir")
+	}
+	c, err := launch(bin, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.WaitHealthy(); err != nil {
+		c.Kill()
+		return nil, fmt.Errorf("collector did not become healthy: %w\n--- collector log ---\n%s", err, c.Log())
+	}
+	return c, nil
+}
+
+func launch(bin string, opts Options) (*Collector, error) {
+	cfgPath := filepath.Join(opts.Dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(opts.Config), 0o600); err != nil {
+		return nil, fmt.Errorf("write config: %w", err)
+	}
+	logPath := filepath.Join(opts.Dir, "collector.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("create log: %w", err)
+	}
+	cmd := exec.Command(bin, "--config", "file:"+cfgPath)
+	cmd.Dir = opts.Dir
+	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("start collector: %w", err)
+	}
+	c := &Collector{opts: opts, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		c.waitErr = cmd.Wait()
+		_ = logFile.Close()
+		close(c.done)
+	}()
+	return c, nil
 }
 
 // PID is the process ID.
