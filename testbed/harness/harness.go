@@ -237,16 +237,23 @@ func StartProcess(opts Options) (*Collector, error) {
 }
 
 func launch(bin string, opts Options) (*Collector, error) {
-	cfgPath := filepath.Join(opts.Dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(opts.Config), 0o600); err != nil {
-		return nil, fmt.Errorf("write config: %w", err)
+	var args []string
+	for _, f := range opts.ConfigFiles {
+		args = append(args, "--config", "file:"+f)
+	}
+	if opts.Config != "" {
+		cfgPath := filepath.Join(opts.Dir, "config.yaml")
+		if err := os.WriteFile(cfgPath, []byte(opts.Config), 0o600); err != nil {
+			return nil, fmt.Errorf("write config: %w", err)
+		}
+		args = append(args, "--config", "file:"+cfgPath)
 	}
 	logPath := filepath.Join(opts.Dir, "collector.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("create log: %w", err)
 	}
-	cmd := exec.Command(bin, "--config", "file:"+cfgPath)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = opts.Dir
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stdout = logFile
