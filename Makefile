@@ -46,6 +46,7 @@ test: unit e2e fuzz
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /testbed/)
+	cd tools && $(GO) test -race -count=1 ./...
 
 e2e: $(BINARY)
 	OTELCOL_MESH_BIN=$(BINARY) $(GO) test -race -count=1 ./testbed/...
@@ -63,12 +64,21 @@ lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	cd tools && $(GO) vet ./... && $(STATICCHECK) ./...
 
 bench: $(BINARY)
 	OTELCOL_MESH_BIN=$(BINARY) $(GO) run ./testbed/cmd/meshbench
 
+IMAGE_TAG ?= otelcol-mesh:$(shell sed -n 's/^  version: *//p' builder-config.yaml)
+
+# An OCI layout in _image/oci and a `docker load` tarball, without a daemon.
 image: $(BINARY)
-	$(GO) run ./tools/mkimage
+	cd tools && SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
+	  $(GO) run ./mkimage -binary $(BINARY) \
+	  -config $(CURDIR)/distribution/config/container.yaml \
+	  -tempo-config $(CURDIR)/distribution/config/local-tempo.yaml \
+	  -out $(CURDIR)/_image -tag $(IMAGE_TAG) \
+	  -revision "$$(git rev-parse HEAD 2>/dev/null)"
 
 clean:
 	rm -rf _build .tools _image testbed/results
