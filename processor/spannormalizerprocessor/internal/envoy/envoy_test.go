@@ -1,0 +1,80 @@
+package envoy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestParseCluster(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Cluster
+		ok   bool
+	}{
+		{"outbound|9080|v1|ratings.team-a.svc.cluster.local", Cluster{Outbound: true, Port: 9080, Host: "ratings.team-a.svc.cluster.local", Service: "ratings", Namespace: "team-a"}, true},
+		{"outbound|9080||productpage.team-alpha.svc.cluster.local", Cluster{Outbound: true, Port: 9080, Host: "productpage.team-alpha.svc.cluster.local", Service: "productpage", Namespace: "team-alpha"}, true},
+		{"outbound|443||api.partner.com", Cluster{Outbound: true, Port: 443, Host: "api.partner.com"}, true},
+		{"outbound|80||web.Team.svc.cluster.local", Cluster{Outbound: true, Port: 80, Host: "web.Team.svc.cluster.local"}, true},
+		{"outbound|x||web.team.svc", Cluster{Outbound: true, Host: "web.team.svc", Service: "web", Namespace: "team"}, true},
+		{"inbound|9080||", Cluster{Port: 9080}, true},
+		{"PassthroughCluster", Cluster{}, false},
+		{"-", Cluster{}, false},
+		{"sideways|1|2|3", Cluster{}, false},
+		{"outbound|1|2", Cluster{}, false},
+		{"outbound|1|2|3|4", Cluster{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseCluster(tt.in)
+		assert.Equal(t, tt.ok, ok, tt.in)
+		if ok {
+			assert.Equal(t, tt.want, got, tt.in)
+		}
+	}
+}
+
+func TestParseNodeID(t *testing.T) {
+	n, ok := ParseNodeID("sidecar~10.244.1.17~reviews-v2-5b7f9c8d4-x2kqp.team-alpha~team-alpha.svc.cluster.local")
+	assert.True(t, ok)
+	assert.Equal(t, Node{Sidecar: true, IP: "10.244.1.17", Pod: "reviews-v2-5b7f9c8d4-x2kqp", Namespace: "team-alpha"}, n)
+	n, ok = ParseNodeID("router~10.244.0.5~istio-ingressgateway-7d4f8b9c6-abcde.istio-system~istio-system.svc.cluster.local")
+	assert.True(t, ok)
+	assert.True(t, n.Gateway)
+	assert.Equal(t, "istio-system", n.Namespace)
+	n, ok = ParseNodeID("sidecar~fd00::1~podwithoutns~x")
+	assert.True(t, ok)
+	assert.Empty(t, n.Pod, "no namespace suffix: pod unknown")
+	for _, bad := range []string{"", "-", "waypoint~1~p.n~d", "sidecar~1", "sidecar~1~p.n"} {
+		_, ok := ParseNodeID(bad)
+		assert.False(t, ok, bad)
+	}
+}
+
+func TestMessage(t *testing.T) {
+	tests := map[string]string{
+		"UF":                "upstream connection failure",
+		"UF,URX":            "upstream connection failure, upstream retry limit exceeded",
+		" UH , NR ":         "no healthy upstream host, no route configured",
+		"QQ":                "response flag QQ",
+		"bad value!":        "unknown response flag",
+		"UF,-,":             "upstream connection failure",
+		"TOOLONGFLAGXXXXXX": "unknown response flag",
+	}
+	for in, want := range tests {
+		got, ok := Message(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "-", ",", " , "} {
+		_, ok := Message(in)
+		assert.False(t, ok, in)
+	}
+	long, ok := Message(strings.Repeat("UF,", 10000))
+	assert.True(t, ok)
+	assert.LessOrEqual(t, len(long), maxMessage)
+}
+
+func TestSingleKnownFlagDoesNotAllocate(t *testing.T) {
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = Message("URX") }))
+}
