@@ -179,10 +179,47 @@ func (s *Sink) stopLocked() {
 	s.serveWG.Wait()
 }
 
-// Down takes the sink off the network like a Tempo outage: listeners and
-// open connections close, so senders see connection errors. What was
-// recorded is kept. Up brings it back on the same addresses.
-func (s *Sink) Down() { s.Stop() }
+// Down takes the sink off the network like a Tempo outage: it stops
+// accepting connections and requests at once, lets the requests already in
+// a handler finish and answer (so that nothing is recorded without its
+// sender hearing so, which would make a retry a duplicate), then closes
+// every connection. What was recorded is kept. Up brings it back on the
+// same addresses. In-flight requests get at most downDrain to finish.
+func (s *Sink) Down() {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), downDrain)
+	defer cancel()
+	var wg sync.WaitGroup
+	if srv := s.grpcServer; srv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan struct{})
+			go func() { srv.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				srv.Stop()
+				<-done
+			}
+		}()
+	}
+	if srv := s.httpServer; srv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if srv.Shutdown(ctx) != nil {
+				_ = srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	s.stopLocked()
+}
+
+// downDrain bounds how long Down waits for in-flight requests.
+const downDrain = 5 * time.Second
 
 // Up serves again on the addresses the sink had before Down, keeping the
 // recorded data and counters. It fails if a port was taken in the meantime.
