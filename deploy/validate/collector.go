@@ -72,6 +72,19 @@ func (c Components) Missing(cfg map[string]any) []string {
 	return out
 }
 
+// DropSet turns Missing's "kind/type" list into Without's argument.
+func DropSet(missing []string) map[string]map[string]bool {
+	drop := map[string]map[string]bool{}
+	for _, m := range missing {
+		kind, typ, _ := strings.Cut(m, "/")
+		if drop[kind] == nil {
+			drop[kind] = map[string]bool{}
+		}
+		drop[kind][typ] = true
+	}
+	return drop
+}
+
 // Without returns a deep copy of cfg without the components whose type is in
 // drop (keyed by section), and without every reference to them: service
 // extensions, pipeline lists, an exporter's auth.authenticator and

@@ -237,7 +237,7 @@ func TestBaseInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	procs, _ := GetPath(cfg, "service", "pipelines", "traces", "processors")
-	wantProcs := []any{"memory_limiter", "k8s_attributes", "spannormalizer", "tenantrouting", "batch"}
+	wantProcs := []any{"memory_limiter", "transform/untrusted", "k8s_attributes", "spannormalizer", "tenantrouting", "batch"}
 	if !reflect.DeepEqual(procs, wantProcs) {
 		t.Errorf("traces processors = %v, want %v", procs, wantProcs)
 	}

@@ -259,41 +259,33 @@ func strictValue(key string, val any) any {
 	switch key {
 	case "properties", "patternProperties", "definitions":
 		// Maps of name -> schema.
-		m, ok := val.(map[string]any)
-		if !ok {
-			return val
-		}
-		cp := make(map[string]any, len(m))
-		for name, sub := range m {
-			if sm, ok := sub.(map[string]any); ok {
-				cp[name] = StrictSchema(sm)
-			} else {
-				cp[name] = sub
+		if m, ok := val.(map[string]any); ok {
+			cp := make(map[string]any, len(m))
+			for name, sub := range m {
+				cp[name] = strictAny(sub)
 			}
+			return cp
 		}
-		return cp
 	case "items", "additionalProperties", "not":
-		if sm, ok := val.(map[string]any); ok {
-			return StrictSchema(sm)
-		}
-		return val
+		return strictAny(val)
 	case "allOf", "anyOf", "oneOf":
-		l, ok := val.([]any)
-		if !ok {
-			return val
-		}
-		cp := make([]any, len(l))
-		for i, sub := range l {
-			if sm, ok := sub.(map[string]any); ok {
-				cp[i] = StrictSchema(sm)
-			} else {
-				cp[i] = sub
+		if l, ok := val.([]any); ok {
+			cp := make([]any, len(l))
+			for i, sub := range l {
+				cp[i] = strictAny(sub)
 			}
+			return cp
 		}
-		return cp
-	default:
-		return val
 	}
+	return val
+}
+
+// strictAny applies StrictSchema to a schema; booleans and other values pass.
+func strictAny(v any) any {
+	if m, ok := v.(map[string]any); ok {
+		return StrictSchema(m)
+	}
+	return v
 }
 
 // ErrNoSchema means an object is neither a registered core type nor a kind
