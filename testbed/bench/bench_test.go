@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
+	"github.com/otelcol-mesh/otelcol-mesh/testbed/loadgen"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+}
+
+var testParams = CollectorParams{BatchSize: 512, BatchMax: 512, MemLimitMiB: 512, SpikeMiB: 128, Compression: "gzip"}
+
+// TestConfigsValidate checks every benchmark config against the binary with
+// `otelcol-mesh validate`; config B only when the binary has its components.
+func TestConfigsValidate(t *testing.T) {
+	bin := harness.CollectorBinary(t)
+	have, err := Components(bin)
+	require.NoError(t, err)
+	require.True(t, have["processor/batch"], "components parsed: %v", have)
+	ports := harness.NewPorts(t)
+	tenantPorts, err := allocTenantPorts()
+	require.NoError(t, err)
+	for _, k := range Kinds {
+		t.Run(string(k), func(t *testing.T) {
+			if miss := Missing(k, have); len(miss) > 0 {
+				t.Skipf("binary lacks %v", miss)
+			}
+			cfg, err := renderConfig(k, ports, tenantPorts, "127.0.0.1:4317", testParams)
+			require.NoError(t, err)
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+			out, err := exec.Command(bin, "validate", "--config", "file:"+path).CombinedOutput()
+			require.NoError(t, err, "%s\n%s", out, cfg)
+		})
+	}
+}
+
+// TestShortRunNoSilentLoss is the short variant of `make bench`: each
+// config at a low fixed rate for a few seconds over gRPC and HTTP, checking
+// only correctness: every acknowledged span reaches its tenant at the sink
+// exactly once, every refusal was counted by the collector, and the
+// collector exits cleanly. No timing is asserted.
+func TestShortRunNoSilentLoss(t *testing.T) {
+	bin := harness.CollectorBinary(t)
+	have, err := Components(bin)
+	require.NoError(t, err)
+	sink, err := StartInProcessSink(false)
+	require.NoError(t, err)
+	defer sink.Close()
+	r := &Runner{
+		Sink:     sink,
+		Mix:      loadgen.MixOptions{SpansPerRequest: 48, Requests: 4},
+		Protocol: ProtoMixed,
+		WorkDir:  t.TempDir(),
+		Have:     have,
+	}
+	for _, k := range Kinds {
+		t.Run(string(k), func(t *testing.T) {
+			if miss := Missing(k, have); len(miss) > 0 {
+				t.Skipf("binary lacks %v", miss)
+			}
+			res := r.Run(context.Background(), Cell{
+				Kind: k, Mode: ModeRate, Label: "test", Rate: 2000, Workers: 2,
+				Warmup: 500 * time.Millisecond, Measure: 2 * time.Second, Params: testParams,
+			})
+			require.Empty(t, res.Skipped)
+			assert.Positive(t, res.Gen.AckedSpans)
+			assert.Equal(t, res.Gen.Expect, res.SinkDelta, "per tenant: sent == received")
+			for _, c := range res.Checks {
+				if c.Hard {
+					assert.True(t, c.OK, "%s: %s", c.Name, c.Detail)
+				}
+			}
+			if t.Failed() {
+				t.Logf("collector log tail:\n%s", res.Log)
+			}
+		})
+	}
+}
+
+func TestByteCappedBatchMax(t *testing.T) {
+	assert.Equal(t, 512, ByteCappedBatchMax(512, 900, 4<<20))
+	got := ByteCappedBatchMax(8192, 900, 4<<20)
+	assert.Less(t, got, 8192)
+	assert.LessOrEqual(t, float64(got)*900*1.5, float64(4<<20))
+}
+
+func TestOTTLStatementsCounted(t *testing.T) {
+	assert.Greater(t, OTTLStatements(), 40)
+}
+
+// TestConfigCNormalizes checks that config C's OTTL really performs the
+// rewrite (error_mode: ignore would otherwise hide a broken statement and
+// make C look cheap): old names gone, stable names typed, span names
+// templated, edge spans carry their destination namespace.
+func TestConfigCNormalizes(t *testing.T) {
+	bin := harness.CollectorBinary(t)
+	have, err := Components(bin)
+	require.NoError(t, err)
+	sink, err := StartInProcessSink(true)
+	require.NoError(t, err)
+	defer sink.Close()
+	r := &Runner{Sink: sink, Mix: loadgen.MixOptions{SpansPerRequest: 16, Requests: 2}, Protocol: ProtoGRPC, WorkDir: t.TempDir(), Have: have}
+	res := r.Run(context.Background(), Cell{
+		Kind: OTTL, Mode: ModeRate, Label: "test", Rate: 1000, Workers: 1,
+		Warmup: 200 * time.Millisecond, Measure: 500 * time.Millisecond, Params: testParams,
+	})
+	for _, c := range res.Checks {
+		if c.Hard {
+			require.True(t, c.OK, "%s: %s\n%s", c.Name, c.Detail, res.Log)
+		}
+	}
+	seen := map[string]int{}
+	for _, tenant := range Tenants {
+		for _, td := range sink.Traces(tenant) {
+			rss := td.ResourceSpans()
+			for i := 0; i < rss.Len(); i++ {
+				res := rss.At(i).Resource().Attributes()
+				svc, _ := res.Get("service.name")
+				sss := rss.At(i).ScopeSpans()
+				for j := 0; j < sss.Len(); j++ {
+					scope := sss.At(j).Scope().Name()
+					spans := sss.At(j).Spans()
+					for k := 0; k < spans.Len(); k++ {
+						s := spans.At(k)
+						a := s.Attributes()
+						if _, proxy := a.Get("component"); !proxy && scope != "nginx" {
+							continue // app span: untouched
+						}
+						seen[tenant]++
+						_, old := a.Get("http.method")
+						assert.False(t, old, "old name removed: %v", a.AsRaw())
+						code, ok := a.Get("http.response.status_code")
+						if assert.True(t, ok, "%v", a.AsRaw()) {
+							assert.Equal(t, "Int", code.Type().String())
+						}
+						assert.NotContains(t, svc.Str(), ".", "canonical service name")
+						assert.Regexp(t, `^(GET|POST) /[a-z0-9/{}]*$`, s.Name())
+						if scope == "nginx" || (s.Kind().String() == "Client" && tenant == "platform") {
+							d, ok := a.Get(loadgen.DestinationAttr)
+							assert.True(t, ok, "edge span has its destination: %v", a.AsRaw())
+							assert.Contains(t, d.Str(), "team-")
+							assert.Equal(t, "POST /api/v1/orders/{id}/items/{id}", s.Name())
+						}
+						if scope == "nginx" {
+							assert.NotEqual(t, "Ok", s.Status().Code().String(), "nginx OK reset")
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("proxy spans checked per tenant: %v", seen)
+	assert.Positive(t, seen["platform"])
+	assert.Positive(t, seen["alpha"])
+}

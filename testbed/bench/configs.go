@@ -1,0 +1,355 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
+	"github.com/otelcol-mesh/otelcol-mesh/testbed/loadgen"
+)
+
+// Kind names one of the three collector configurations under test.
+type Kind string
+
+const (
+	// Passthrough is config A: otlp -> memory_limiter -> batch -> otlp_grpc
+	// with a static tenant header.
+	Passthrough Kind = "A"
+	// Product is config B: + spannormalizer + tenantrouting, batch per
+	// tenant, the tenantheader extension setting X-Scope-OrgID per export.
+	Product Kind = "B"
+	// OTTL is config C: the same normalization written as transform
+	// statements, one static pipeline per tenant (see configC).
+	OTTL Kind = "C"
+)
+
+// Kinds in interleaving order.
+var Kinds = []Kind{Passthrough, Product, OTTL}
+
+// Describe is a one-line description for reports.
+func (k Kind) Describe() string {
+	switch k {
+	case Passthrough:
+		return "passthrough: otlp -> memory_limiter -> batch -> otlp_grpc (static header)"
+	case Product:
+		return "product: + spannormalizer + tenantrouting, batch per tenant, tenantheader auth"
+	case OTTL:
+		return "upstream today: transform/OTTL normalization, static per-tenant receivers/pipelines/headers"
+	}
+	return string(k)
+}
+
+// Requires lists the components a config needs beyond the upstream ones.
+func (k Kind) Requires() []string {
+	if k == Product {
+		return []string{"processor/spannormalizer", "processor/tenantrouting", "extension/tenantheader"}
+	}
+	return nil
+}
+
+// StaticTenant is the tenant config A sends everything to.
+const StaticTenant = "bench"
+
+// Tenants of the generated mix (loadgen.TenantOf of its namespaces).
+var Tenants = []string{loadgen.PlatformTenant, "alpha", "beta", "gamma", "delta"}
+
+// CollectorParams are the knobs of one collector process.
+type CollectorParams struct {
+	// BatchSize is the batch processor's send_batch_size; BatchMax its
+	// send_batch_max_size (the span cap that keeps exports under 4 MiB).
+	BatchSize, BatchMax int
+	// MemLimitMiB and SpikeMiB configure memory_limiter.
+	MemLimitMiB, SpikeMiB int
+	// Compression of the exporter to the sink ("none" or "gzip").
+	Compression string
+	// GoMaxProcs of the collector process (0: leave unset).
+	GoMaxProcs int
+}
+
+// collectorData is what the templates render from.
+type collectorData struct {
+	harness.Ports
+	CollectorParams
+	Sink string
+	// TenantPorts are config C's per-tenant receiver ports.
+	TenantPorts []tenantPort
+}
+
+type tenantPort struct {
+	Tenant string
+	GRPC   int
+	HTTP   int
+}
+
+const commonHead = `
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{{.OTLPGRPC}}
+      http:
+        endpoint: 127.0.0.1:{{.OTLPHTTP}}
+`
+
+const commonProcessors = `
+  memory_limiter:
+    check_interval: 100ms
+    limit_mib: {{.MemLimitMiB}}
+    spike_limit_mib: {{.SpikeMiB}}
+`
+
+const telemetry = `
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: {{.Metrics}}
+`
+
+// exporter settings shared by every config: the sink's gRPC endpoint, the
+// default sending queue, and the compression under test.
+const exporterBody = `
+    endpoint: {{$.Sink}}
+    tls:
+      insecure: true
+    compression: {{$.Compression}}
+`
+
+const configA = `
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{{.Health}}
+` + commonHead + `
+processors:` + commonProcessors + `
+  batch:
+    send_batch_size: {{.BatchSize}}
+    send_batch_max_size: {{.BatchMax}}
+    timeout: 200ms
+exporters:
+  otlp_grpc/tempo:` + exporterBody + `
+    headers:
+      X-Scope-OrgID: ` + StaticTenant + `
+service:
+  extensions: [health_check]` + telemetry + `
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [otlp_grpc/tempo]
+`
+
+// configB is the product pipeline of DESIGN.md section 1 without
+// k8s_attributes (no cluster here: the generator already puts
+// k8s.namespace.name on every resource, as k8s_attributes would).
+const configB = `
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{{.Health}}
+  tenantheader:
+    header: X-Scope-OrgID
+    metadata_key: x-scope-orgid
+` + commonHead + `
+processors:` + commonProcessors + `
+  spannormalizer: {}
+  tenantrouting:
+    rules:
+      - namespaces: {istio-system: platform, ingress-nginx: platform}
+      - namespace_prefix: team-
+    default_tenant: platform
+    edge_namespaces: [istio-system, ingress-nginx]
+    platform_tenant: platform
+    metadata_key: x-scope-orgid
+  batch:
+    send_batch_size: {{.BatchSize}}
+    send_batch_max_size: {{.BatchMax}}
+    timeout: 200ms
+    metadata_keys: [x-scope-orgid]
+exporters:
+  otlp_grpc/tempo:` + exporterBody + `
+    auth:
+      authenticator: tenantheader
+service:
+  extensions: [health_check, tenantheader]` + telemetry + `
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, spannormalizer, tenantrouting, batch]
+      exporters: [otlp_grpc/tempo]
+`
+
+// configC is how a user does it today with this release's upstream
+// components. The normalization is written as transform statements (below).
+// The tenant split cannot be done inside the collector at v0.161: the
+// routing connector is not available, the filter processor is not in the
+// distribution, and the transform processor cannot drop spans (no OTTL
+// function removes a span). So the split is static and happens at the
+// sender: one OTLP receiver per tenant, each feeding its own pipeline
+// (memory_limiter -> transform -> batch) and its own exporter with a static
+// X-Scope-OrgID header. The generator sends each tenant's spans to that
+// tenant's receiver, and every edge span twice (to its team's receiver and
+// the platform's), as a gateway with two exporters would.
+const configC = `
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{{.Health}}
+receivers:
+{{- range .TenantPorts}}
+  otlp/{{.Tenant}}:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{{.GRPC}}
+      http:
+        endpoint: 127.0.0.1:{{.HTTP}}
+{{- end}}
+processors:` + commonProcessors + `
+  batch:
+    send_batch_size: {{.BatchSize}}
+    send_batch_max_size: {{.BatchMax}}
+    timeout: 200ms
+  transform/normalize:
+    error_mode: ignore
+    trace_statements:
+` + ottlNormalize + `
+exporters:
+{{- range .TenantPorts}}
+  otlp_grpc/{{.Tenant}}:` + exporterBody + `
+    headers:
+      X-Scope-OrgID: {{.Tenant}}
+{{- end}}
+service:
+  extensions: [health_check]` + telemetry + `
+  pipelines:
+{{- range .TenantPorts}}
+    traces/{{.Tenant}}:
+      receivers: [otlp/{{.Tenant}}]
+      processors: [memory_limiter, transform/normalize, batch]
+      exporters: [otlp_grpc/{{.Tenant}}]
+{{- end}}
+`
+
+// ottlNormalize is spannormalizer's rewrite (DESIGN.md section 5) as OTTL,
+// the way a user would write it by hand: Envoy/Istio spans (component=proxy,
+// every tag a string) and ingress-nginx spans (scope nginx). The cache holds
+// regex captures per span.
+const ottlNormalize = `      - context: span
+        conditions:
+          - attributes["component"] == "proxy"
+        statements:
+          - set(resource.attributes["service.name"], attributes["istio.canonical_service"]) where attributes["istio.canonical_service"] != nil
+          - set(resource.attributes["service.namespace"], attributes["istio.namespace"]) where attributes["istio.namespace"] != nil
+          - set(resource.attributes["k8s.namespace.name"], attributes["istio.namespace"]) where attributes["istio.namespace"] != nil
+          - set(resource.attributes["service.version"], attributes["istio.canonical_revision"]) where attributes["istio.canonical_revision"] != nil
+          - merge_maps(cache, ExtractPatterns(attributes["node_id"], "^[a-z]+~[^~]*~(?P<pod>[^.~]+)\\."), "upsert") where attributes["node_id"] != nil
+          - set(resource.attributes["k8s.pod.name"], cache["pod"]) where cache["pod"] != nil
+          - set(attributes["http.request.method"], attributes["http.method"]) where attributes["http.method"] != nil
+          - set(attributes["http.response.status_code"], Int(attributes["http.status_code"])) where attributes["http.status_code"] != nil
+          - set(attributes["user_agent.original"], attributes["user_agent"]) where attributes["user_agent"] != nil
+          - set(attributes["network.protocol.version"], attributes["http.protocol"]) where attributes["http.protocol"] != nil
+          - replace_pattern(attributes["network.protocol.version"], "^HTTP/", "")
+          - set(attributes["network.peer.address"], attributes["peer.address"]) where attributes["peer.address"] != nil
+          - set(attributes["http.request.body.size"], Int(attributes["request_size"])) where attributes["request_size"] != nil
+          - set(attributes["http.response.body.size"], Int(attributes["response_size"])) where attributes["response_size"] != nil
+          - set(attributes["url.full"], attributes["http.url"]) where kind == SPAN_KIND_CLIENT and attributes["http.url"] != nil
+          - merge_maps(cache, ExtractPatterns(attributes["http.url"], "^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://[^/?#]*(?P<path>[^?#]*)(?:\\?(?P<query>[^#]*))?"), "upsert") where attributes["http.url"] != nil
+          - set(attributes["url.scheme"], cache["scheme"]) where kind == SPAN_KIND_SERVER and cache["scheme"] != nil
+          - set(attributes["url.path"], cache["path"]) where kind == SPAN_KIND_SERVER and cache["path"] != nil
+          - set(attributes["url.query"], cache["query"]) where kind == SPAN_KIND_SERVER and cache["query"] != nil and cache["query"] != ""
+          - merge_maps(cache, ExtractPatterns(attributes["upstream_cluster"], "^outbound\\|(?P<port>[0-9]+)\\|[^|]*\\|(?P<host>(?P<svc>[^.|]+)\\.(?P<ns>[^.|]+)\\.svc[^|]*)$"), "upsert") where attributes["upstream_cluster"] != nil
+          - set(attributes["peer.service"], cache["svc"]) where cache["svc"] != nil
+          - set(attributes["server.address"], cache["host"]) where cache["host"] != nil
+          - set(attributes["server.port"], Int(cache["port"])) where cache["port"] != nil
+          - set(attributes["mesh.destination.namespace"], cache["ns"]) where cache["ns"] != nil and IsMatch(attributes["node_id"], "^router~")
+          - set(cache["tpl"], cache["path"]) where cache["path"] != nil
+          - replace_pattern(cache["tpl"], "/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\b", "/{id}")
+          - replace_pattern(cache["tpl"], "/[0-9a-fA-F]{16,}\\b", "/{id}")
+          - replace_pattern(cache["tpl"], "/[0-9]+\\b", "/{id}")
+          - set(name, Concat([attributes["http.request.method"], cache["tpl"]], " ")) where attributes["http.request.method"] != nil and cache["tpl"] != nil
+          - set(status.code, STATUS_CODE_UNSET)
+          - set(status.code, STATUS_CODE_ERROR) where attributes["http.response.status_code"] != nil and attributes["http.response.status_code"] >= 500
+          - set(status.code, STATUS_CODE_ERROR) where kind == SPAN_KIND_CLIENT and attributes["http.response.status_code"] != nil and attributes["http.response.status_code"] >= 400
+          - set(status.message, "upstream connection failure") where attributes["response_flags"] == "UF"
+          - set(status.message, "no healthy upstream") where attributes["response_flags"] == "UH"
+          - set(status.message, "upstream retry limit exceeded") where attributes["response_flags"] == "URX"
+          - set(status.message, "no route configured") where attributes["response_flags"] == "NR"
+          - delete_matching_keys(attributes, "^(http\\.(method|status_code|url|protocol)|user_agent|peer\\.address|request_size|response_size|error)$")
+      - context: span
+        conditions:
+          - instrumentation_scope.name == "nginx"
+        statements:
+          - set(attributes["http.request.method"], attributes["http.method"]) where attributes["http.method"] != nil
+          - set(attributes["http.response.status_code"], attributes["http.status_code"]) where attributes["http.status_code"] != nil
+          - set(attributes["url.scheme"], attributes["http.scheme"]) where attributes["http.scheme"] != nil
+          - merge_maps(cache, ExtractPatterns(attributes["http.target"], "^(?P<path>[^?#]*)(?:\\?(?P<query>[^#]*))?"), "upsert") where attributes["http.target"] != nil
+          - set(attributes["url.path"], cache["path"]) where cache["path"] != nil
+          - set(attributes["url.query"], cache["query"]) where cache["query"] != nil and cache["query"] != ""
+          - set(attributes["network.protocol.version"], attributes["http.flavor"]) where attributes["http.flavor"] != nil
+          - set(attributes["user_agent.original"], attributes["http.user_agent"]) where attributes["http.user_agent"] != nil
+          - set(attributes["server.address"], attributes["http.server_name"]) where attributes["http.server_name"] != nil
+          - set(attributes["server.port"], attributes["net.host.port"]) where attributes["net.host.port"] != nil
+          - set(attributes["client.address"], attributes["net.peer.ip"]) where attributes["net.peer.ip"] != nil
+          - set(attributes["client.port"], attributes["net.peer.port"]) where attributes["net.peer.port"] != nil
+          - set(attributes["peer.service"], attributes["ingress.service_name"]) where attributes["ingress.service_name"] != nil
+          - set(attributes["mesh.destination.namespace"], attributes["ingress.namespace"]) where attributes["ingress.namespace"] != nil
+          - set(cache["tpl"], cache["path"]) where cache["path"] != nil
+          - replace_pattern(cache["tpl"], "/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\b", "/{id}")
+          - replace_pattern(cache["tpl"], "/[0-9a-fA-F]{16,}\\b", "/{id}")
+          - replace_pattern(cache["tpl"], "/[0-9]+\\b", "/{id}")
+          - set(name, Concat([attributes["http.request.method"], cache["tpl"]], " ")) where attributes["http.request.method"] != nil and cache["tpl"] != nil
+          - set(status.code, STATUS_CODE_UNSET)
+          - set(status.code, STATUS_CODE_ERROR) where attributes["http.response.status_code"] != nil and attributes["http.response.status_code"] >= 500
+          - delete_matching_keys(attributes, "^(http\\.(method|status_code|target|scheme|flavor|user_agent|server_name|host)|net\\.(host|peer)\\.(port|ip))$")`
+
+// OTTLStatements counts the OTTL statements of config C, for the report.
+func OTTLStatements() int {
+	n := 0
+	for _, line := range strings.Split(ottlNormalize, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "- ") && strings.Contains(t, "(") && !strings.Contains(t, "context:") &&
+			!strings.HasPrefix(t, `- attributes[`) && !strings.HasPrefix(t, "- instrumentation_scope") {
+			n++
+		}
+	}
+	return n
+}
+
+// renderConfig builds the collector config of kind k.
+func renderConfig(k Kind, ports harness.Ports, tenantPorts []tenantPort, sink string, p CollectorParams) (string, error) {
+	tmpl := map[Kind]string{Passthrough: configA, Product: configB, OTTL: configC}[k]
+	if tmpl == "" {
+		return "", fmt.Errorf("unknown config %q", k)
+	}
+	return harness.RenderConfig(tmpl, collectorData{Ports: ports, CollectorParams: p, Sink: sink, TenantPorts: tenantPorts})
+}
+
+// allocTenantPorts gives each tenant of config C a gRPC and an HTTP port.
+func allocTenantPorts() ([]tenantPort, error) {
+	out := make([]tenantPort, 0, len(Tenants))
+	for _, t := range Tenants {
+		g, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		h, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tenantPort{Tenant: t, GRPC: g, HTTP: h})
+	}
+	return out, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
