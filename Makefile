@@ -13,7 +13,7 @@ FUZZTIME    ?= 10s
 # Our component sources: a change to any of them rebuilds the binary.
 COMPONENT_SOURCES := $(shell find processor components internal -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
-.PHONY: all build run validate test unit e2e fuzz lint bench image clean tools
+.PHONY: all build run validate test unit e2e deploy-check fuzz lint bench image clean tools
 
 all: lint test
 
@@ -40,9 +40,9 @@ validate: $(BINARY)
 	$(BINARY) validate --config $(LOCAL_CONFIG)
 	TEMPO_ENDPOINT=localhost:4317 $(BINARY) validate --config $(LOCAL_CONFIG) --config distribution/config/local-tempo.yaml
 
-# Unit tests, then the end-to-end tests against the ocb-built binary, then a
-# bounded fuzz run of every fuzz target.
-test: unit e2e fuzz
+# Unit tests, the end-to-end tests against the ocb-built binary, the offline
+# validation of deploy/ (with that binary), then a bounded fuzz run.
+test: unit e2e deploy-check fuzz
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /testbed/)
@@ -50,6 +50,11 @@ unit:
 
 e2e: $(BINARY)
 	OTELCOL_MESH_BIN=$(BINARY) $(GO) test -race -count=1 ./testbed/...
+
+# deploy/validate is its own module: kustomize and the schema validator stay
+# out of the module that ocb builds the binary from.
+deploy-check: $(BINARY)
+	cd deploy/validate && OTELCOL_MESH_BIN=$(BINARY) $(GO) test -race -count=1 ./...
 
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
@@ -65,6 +70,7 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	cd tools && $(GO) vet ./... && $(STATICCHECK) ./...
+	cd deploy/validate && $(GO) vet ./... && $(STATICCHECK) ./...
 
 bench: $(BINARY)
 	OTELCOL_MESH_BIN=$(BINARY) $(GO) run ./testbed/cmd/meshbench
