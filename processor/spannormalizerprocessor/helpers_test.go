@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
@@ -36,11 +37,16 @@ func defaultConfig() *Config { return createDefaultConfig().(*Config) }
 func newProcessor(tb testing.TB, cfg *Config, set processor.Settings) (processor.Traces, *consumertest.TracesSink) {
 	tb.Helper()
 	sink := new(consumertest.TracesSink)
-	p, err := NewFactory().CreateTraces(context.Background(), set, cfg, sink)
+	return newProcessorTo(tb, cfg, set, sink), sink
+}
+
+func newProcessorTo(tb testing.TB, cfg *Config, set processor.Settings, next consumer.Traces) processor.Traces {
+	tb.Helper()
+	p, err := NewFactory().CreateTraces(context.Background(), set, cfg, next)
 	require.NoError(tb, err)
 	require.NoError(tb, p.Start(context.Background(), componenttest.NewNopHost()))
 	tb.Cleanup(func() { require.NoError(tb, p.Shutdown(context.Background())) })
-	return p, sink
+	return p
 }
 
 func nopSettings() processor.Settings { return processortest.NewNopSettings(metadata.Type) }

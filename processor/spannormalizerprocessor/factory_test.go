@@ -1,0 +1,54 @@
+package spannormalizerprocessor
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadata"
+)
+
+func TestCreateDefaultConfig(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig()
+	require.NotNil(t, cfg)
+	assert.NoError(t, componenttest.CheckConfigStruct(cfg))
+	assert.NoError(t, cfg.(*Config).Validate())
+	assert.Equal(t, metadata.TracesStability, NewFactory().TracesStability())
+}
+
+func TestCreateTracesAndShutdown(t *testing.T) {
+	p, err := NewFactory().CreateTraces(context.Background(), nopSettings(), createDefaultConfig(), consumertest.NewNop())
+	require.NoError(t, err)
+	assert.True(t, p.Capabilities().MutatesData)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, p.Shutdown(context.Background()))
+}
+
+// TestCreateRejectsBadPattern: a pattern that slipped past Validate still
+// fails at create time, not on the first span.
+func TestCreateRejectsBadPattern(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.PathPatterns = []PathPattern{{Regex: "("}}
+	_, err := NewFactory().CreateTraces(context.Background(), nopSettings(), cfg, consumertest.NewNop())
+	assert.Error(t, err)
+}
+
+// TestDownstreamErrorReturnedUnchanged: processorhelper hands the
+// downstream error back as is.
+func TestDownstreamErrorReturnedUnchanged(t *testing.T) {
+	want := assert.AnError
+	p := newProcessorTo(t, defaultConfig(), nopSettings(), consumertest.NewErr(want))
+	err := p.ConsumeTraces(context.Background(), loadFixture(t, "istio-gateway.json"))
+	assert.ErrorIs(t, err, want)
+}
+
+// TestEmptyBatch: nothing to do, nothing recorded, no error.
+func TestEmptyBatch(t *testing.T) {
+	out := process(t, defaultConfig(), ptrace.NewTraces())
+	assert.Equal(t, 0, out.SpanCount())
+}
