@@ -65,6 +65,9 @@ type CollectorParams struct {
 	Compression string
 	// GoMaxProcs of the collector process (0: leave unset).
 	GoMaxProcs int
+	// GoMemLimitMiB sets GOMEMLIMIT for the collector (0: unset), as the
+	// memory_limiter README recommends (80% of the hard limit).
+	GoMemLimitMiB int
 }
 
 // collectorData is what the templates render from.

@@ -197,6 +197,9 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 	if cell.Params.GoMaxProcs > 0 {
 		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", cell.Params.GoMaxProcs))
 	}
+	if cell.Params.GoMemLimitMiB > 0 {
+		env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", cell.Params.GoMemLimitMiB))
+	}
 	sink0, err := r.Sink.Stats()
 	if err != nil {
 		return fail("sink stats", err)

@@ -64,7 +64,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.recovery, "recovery", 0, "max-speed window after the spike (default 8s, quick 4s)")
 	flag.StringVar(&o.rates, "rates", "10000,50000", "fixed offered rates in spans/s, comma separated")
 	flag.IntVar(&o.workers, "workers", 8, "generator workers (concurrent export calls) for rate and max cells")
-	flag.IntVar(&o.overloadWorkers, "overload-workers", 64, "generator workers during the overload spike")
+	flag.IntVar(&o.overloadWorkers, "overload-workers", 128, "generator workers during the overload spike")
 	flag.Float64Var(&o.overloadFactor, "overload-factor", 2, "spike rate as a multiple of the measured max throughput")
 	flag.IntVar(&o.batch, "batch", 8192, "batch processor send_batch_size for the main cells")
 	flag.IntVar(&o.memLimit, "mem-limit-mib", 1024, "memory_limiter limit_mib outside the overload cell")
@@ -183,8 +183,8 @@ func run(ctx context.Context, o options) (int, error) {
 	mainParams := params(o.batch, 0)
 
 	fmt.Printf("meshbench %s  binary %s\n", started.Format(time.RFC3339), bin)
-	fmt.Printf("machine: %d CPUs (%s), %s; generator in this process (pid %d), sink pid %d\n",
-		runtime.NumCPU(), cpuModel(), runtime.Version(), os.Getpid(), sink.PID())
+	fmt.Printf("machine: %d CPUs (%s), %s, load average %s; generator in this process (pid %d), sink pid %d\n",
+		runtime.NumCPU(), cpuModel(), runtime.Version(), loadAvg(), os.Getpid(), sink.PID())
 	for _, k := range kinds {
 		status := "ok"
 		if miss := bench.Missing(k, have); len(miss) > 0 {
@@ -263,6 +263,7 @@ func run(ctx context.Context, o options) (int, error) {
 		if !math.IsNaN(baseline) && baseline > 0 {
 			p := mainParams
 			p.MemLimitMiB, p.SpikeMiB = o.ovLimit, o.ovSpike
+			p.GoMemLimitMiB = o.ovLimit * 8 / 10
 			r := runCell(bench.Cell{Kind: ok, Mode: bench.ModeOverload, Label: "overload", Round: 1,
 				Rate: o.overloadFactor * baseline, Workers: o.overloadWorkers, Measure: o.overload,
 				Recovery: o.recovery, Baseline: baseline, RecoveryWorkers: o.workers, Params: p})
@@ -311,7 +312,7 @@ func run(ctx context.Context, o options) (int, error) {
 		return 0, err
 	}
 	fmt.Printf("\nwrote %s\n", strings.Join(files, ", "))
-	fmt.Printf("took %s\n", time.Since(started).Round(time.Second))
+	fmt.Printf("took %s; load average now %s\n", time.Since(started).Round(time.Second), loadAvg())
 	if ctx.Err() != nil {
 		return 130, nil
 	}
@@ -374,8 +375,8 @@ func printOverload(w io.Writer, r bench.CellResult, o options) {
 	for _, s := range r.Samples {
 		peakRefused = math.Max(peakRefused, s.RefusedRate)
 	}
-	fmt.Fprintf(w, "overload (config %s): offered %.0f spans/s (%.1fx max %.0f) for %s with %d workers, memory_limiter limit_mib %d spike_limit_mib %d\n",
-		r.Kind, r.Rate, o.overloadFactor, r.Baseline, o.overload, r.Workers, r.Params.MemLimitMiB, r.Params.SpikeMiB)
+	fmt.Fprintf(w, "overload (config %s): offered %.0f spans/s (%.1fx max %.0f) for %s with %d workers, memory_limiter limit_mib %d spike_limit_mib %d, GOMEMLIMIT %d MiB\n",
+		r.Kind, r.Rate, o.overloadFactor, r.Baseline, o.overload, r.Workers, r.Params.MemLimitMiB, r.Params.SpikeMiB, r.Params.GoMemLimitMiB)
 	fmt.Fprintf(w, "  accepted %.0f spans/s during the spike; peak RSS %d MiB (limit %d + margin %d MiB)\n",
 		r.Throughput, r.PeakRSS>>20, r.Params.MemLimitMiB, o.rssMargin)
 	fmt.Fprintf(w, "  refused: generator saw %d spans %v, collector counted %d (memory_limiter %d); not offered (generator saturated) %d\n",
@@ -502,4 +503,18 @@ func cpuModel() string {
 
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// loadAvg is /proc/loadavg's 1/5/15-minute figures: other work on the
+// machine during the run shows here.
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
