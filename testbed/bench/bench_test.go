@@ -101,20 +101,32 @@ func TestOTTLStatementsCounted(t *testing.T) {
 	assert.Greater(t, OTTLStatements(), 40)
 }
 
-// TestConfigCNormalizes checks that config C's OTTL really performs the
-// rewrite (error_mode: ignore would otherwise hide a broken statement and
-// make C look cheap): old names gone, stable names typed, span names
-// templated, edge spans carry their destination namespace.
-func TestConfigCNormalizes(t *testing.T) {
+// TestConfigsNormalize checks that configs B and C really perform the same
+// rewrite, so that their costs compare like for like (and C's
+// error_mode: ignore cannot hide a broken statement that would make it look
+// cheap): old names gone, stable names typed, span names templated, edge
+// spans carry their destination namespace.
+func TestConfigsNormalize(t *testing.T) {
 	bin := harness.CollectorBinary(t)
 	have, err := Components(bin)
 	require.NoError(t, err)
+	for _, k := range []Kind{Product, OTTL} {
+		t.Run(string(k), func(t *testing.T) {
+			if miss := Missing(k, have); len(miss) > 0 {
+				t.Skipf("binary lacks %v", miss)
+			}
+			checkNormalized(t, k, have)
+		})
+	}
+}
+
+func checkNormalized(t *testing.T, k Kind, have map[string]bool) {
 	sink, err := StartInProcessSink(true)
 	require.NoError(t, err)
 	defer sink.Close()
 	r := &Runner{Sink: sink, Mix: loadgen.MixOptions{SpansPerRequest: 16, Requests: 2}, Protocol: ProtoGRPC, WorkDir: t.TempDir(), Have: have}
 	res := r.Run(context.Background(), Cell{
-		Kind: OTTL, Mode: ModeRate, Label: "test", Rate: 1000, Workers: 1,
+		Kind: k, Mode: ModeRate, Label: "test", Rate: 1000, Workers: 1,
 		Warmup: 200 * time.Millisecond, Measure: 500 * time.Millisecond, Params: testParams,
 	})
 	for _, c := range res.Checks {
@@ -136,7 +148,7 @@ func TestConfigCNormalizes(t *testing.T) {
 					for k := 0; k < spans.Len(); k++ {
 						s := spans.At(k)
 						a := s.Attributes()
-						if _, proxy := a.Get("component"); !proxy && scope != "nginx" {
+						if scope == "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp" {
 							continue // app span: untouched
 						}
 						seen[tenant]++
