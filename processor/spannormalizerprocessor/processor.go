@@ -47,6 +47,8 @@ type spanNormalizer struct {
 	envoy, nginx bool
 	keep         bool
 	namer        *pathtemplate.Namer // nil when span_name is off
+	maxNames     int
+	maxServices  int
 
 	// Metric options built once (bounded enum attributes).
 	sourceOpts   [numSources]metric.AddOption
@@ -64,6 +66,9 @@ func newSpanNormalizer(set processor.Settings, cfg *Config) (*spanNormalizer, er
 		envoy:  cfg.sourceEnabled(SourceEnvoy),
 		nginx:  cfg.sourceEnabled(SourceNginx),
 		keep:   cfg.KeepOriginalAttributes,
+
+		maxNames:    cfg.MaxSpanNamesPerService,
+		maxServices: cfg.MaxServices,
 	}
 	if cfg.SpanName == SpanNamePathTemplate {
 		patterns := make([]pathtemplate.Pattern, 0, len(cfg.PathPatterns))
@@ -676,7 +681,11 @@ func (p *spanNormalizer) setName(span ptrace.Span, res *resourceState, c *counts
 	outcome := pathtemplate.CollapsedTooLong
 	name := ""
 	if ok {
-		name, outcome = p.namer.Intern(res.serviceName(), buf)
+		var filled pathtemplate.Filled
+		name, outcome, filled = p.namer.Intern(res.serviceName(), buf)
+		if filled != 0 {
+			p.logFilled(res.serviceName(), filled)
+		}
 	}
 	switch outcome {
 	case pathtemplate.CollapsedNameLimit:
@@ -693,6 +702,18 @@ func (p *spanNormalizer) setName(span ptrace.Span, res *resourceState, c *counts
 		name = prefix
 	}
 	span.SetName(name)
+}
+
+// logFilled says once, when it happens, that a cardinality bound is full.
+func (p *spanNormalizer) logFilled(service string, filled pathtemplate.Filled) {
+	if filled&pathtemplate.FilledNames != 0 {
+		p.logger.Info("Span name limit reached for a service; its new span names collapse to the bare method",
+			zap.String("service", service), zap.Int("max_span_names_per_service", p.maxNames))
+	}
+	if filled&pathtemplate.FilledServices != 0 {
+		p.logger.Warn("Service limit reached; spans of services not seen so far are named by the bare method",
+			zap.Int("max_services", p.maxServices))
+	}
 }
 
 // setIdentity writes the Envoy identity on the resource, once per resource

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadatatest"
@@ -729,7 +731,10 @@ func TestCardinalityBound(t *testing.T) {
 	cfg.MaxServices = 2
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	p, sink := newProcessor(t, cfg, metadatatest.NewSettings(tel))
+	set := metadatatest.NewSettings(tel)
+	core, logs := observer.New(zap.InfoLevel)
+	set.Logger = zap.New(core)
+	p, sink := newProcessor(t, cfg, set)
 
 	td := ptrace.NewTraces()
 	add := func(service, path string) {
@@ -761,6 +766,11 @@ func TestCardinalityBound(t *testing.T) {
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "service_limit"))},
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "too_long"))},
 	}, metricdatatest.IgnoreTimestamp())
+
+	// Each bound is logged once, when it fills, not per collapsed span.
+	require.Equal(t, 1, logs.FilterMessageSnippet("Span name limit reached").Len())
+	assert.Equal(t, "edge", logs.FilterMessageSnippet("Span name limit reached").All()[0].ContextMap()["service"])
+	require.Equal(t, 1, logs.FilterMessageSnippet("Service limit reached").Len())
 }
 
 func TestSelfMetrics(t *testing.T) {

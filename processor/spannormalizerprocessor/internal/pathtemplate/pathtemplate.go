@@ -188,32 +188,50 @@ func (n *Namer) segment(seg string) string {
 	return seg
 }
 
+// Filled reports which bound an Intern call filled: the caller can say so
+// once, when it happens, instead of on every collapsed span.
+type Filled uint8
+
+const (
+	// FilledNames: this call added the service's last allowed name.
+	FilledNames Filled = 1 << iota
+	// FilledServices: this call added the last allowed service.
+	FilledServices
+)
+
 // Intern returns the tracked copy of name for service. When a bound stops the
 // name from being tracked it returns "" and the collapse reason; the caller
 // then uses the bare method.
-func (n *Namer) Intern(service string, name []byte) (string, Outcome) {
+func (n *Namer) Intern(service string, name []byte) (string, Outcome, Filled) {
 	if len(name) > n.maxLen || len(service) > n.maxLen {
-		return "", CollapsedTooLong
+		return "", CollapsedTooLong, 0
 	}
+	var filled Filled
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	set, ok := n.services[service]
 	if !ok {
 		if len(n.services) >= n.maxServices {
-			return "", CollapsedServiceLimit
+			return "", CollapsedServiceLimit, 0
 		}
 		set = make(map[string]string)
 		n.services[strings.Clone(service)] = set
+		if len(n.services) == n.maxServices {
+			filled |= FilledServices
+		}
 	}
 	if s, ok := set[string(name)]; ok {
-		return s, Known
+		return s, Known, filled
 	}
 	if len(set) >= n.maxNames {
-		return "", CollapsedNameLimit
+		return "", CollapsedNameLimit, filled
 	}
 	s := string(name)
 	set[s] = s
-	return s, Added
+	if len(set) == n.maxNames {
+		filled |= FilledNames
+	}
+	return s, Added, filled
 }
 
 // Services returns how many services are tracked (for tests).
