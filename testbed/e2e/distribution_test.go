@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +61,10 @@ func TestLocalConfigPrintsSpans(t *testing.T) {
 }
 
 // TestLocalTempoOverlaySendsToTempo loads local.yaml plus the TEMPO_ENDPOINT
-// overlay and checks the span lands in the Tempo-like sink under the tenant.
+// overlay and checks the whole tenancy wiring of the shipped configs: the
+// gateway span (istio-system, routed to productpage in team-alpha) reaches
+// both the team and the platform tenant, the app span from team-beta reaches
+// beta alone, and every push carries X-Scope-OrgID.
 func TestLocalTempoOverlaySendsToTempo(t *testing.T) {
 	sink := startSink(t)
 	ports := harness.NewPorts(t)
@@ -71,8 +75,33 @@ func TestLocalTempoOverlaySendsToTempo(t *testing.T) {
 		Env:         append(localEnv(ports), "TEMPO_ENDPOINT="+sink.GRPCAddr(), "TEMPO_TENANT=dev"),
 	})
 	postFixture(t, ports.OTLPHTTP, "istio-gateway.json")
-	require.Eventually(t, func() bool { return sink.SpanCount("dev") == 1 }, 20*time.Second, 50*time.Millisecond)
+	postFixture(t, ports.OTLPHTTP, "app-span.json")
+	want := map[string]int{"alpha": 1, "platform": 1, "beta": 1}
+	assert.Eventually(t, func() bool { return assert.ObjectsAreEqual(want, sink.Stats().Spans) },
+		20*time.Second, 50*time.Millisecond)
+	assert.Equal(t, want, sink.Stats().Spans, "spans per tenant")
 	require.NoError(t, col.Stop(30*time.Second))
+	assert.Equal(t, 0, sink.Stats().Unauthenticated)
+}
+
+// TestContainerConfigMatchesLocal keeps the image's default config in step
+// with local.yaml: only the comments and the listen addresses may differ.
+func TestContainerConfigMatchesLocal(t *testing.T) {
+	dir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
+	normalize := func(name string, replacements ...string) string {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		var kept []string
+		for _, line := range strings.Split(string(raw), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				kept = append(kept, line)
+			}
+		}
+		return strings.NewReplacer(replacements...).Replace(strings.Join(kept, "\n"))
+	}
+	local := normalize("local.yaml")
+	container := normalize("container.yaml", ":-0.0.0.0:", ":-localhost:", "host: 0.0.0.0", "host: localhost")
+	assert.Equal(t, local, container)
 }
 
 // TestBadConfigNamesTheKey checks that a typo in a config is refused at start
