@@ -119,7 +119,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		},
 		"unknown component": {
 			config: "receivers:\n  otlp:\n    protocols:\n      grpc: {}\nexporters:\n  tempo: {}\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [tempo]\n",
-			want: "tempo",
+			want:   "tempo",
 		},
 		"invalid value": {
 			config: "receivers:\n  otlp:\n    protocols:\n      grpc: {}\nprocessors:\n  batch:\n    send_batch_size: 100\n    send_batch_max_size: 10\n" +
