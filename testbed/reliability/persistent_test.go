@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,10 @@ const recommendedQueue = `
         flush_timeout: 200ms
         min_size: 1048576
         max_size: 3145728`
+
+// recommendedQueueNoStorage is recommendedQueue with the in-memory queue,
+// for configs rendered without a Storage field.
+var recommendedQueueNoStorage = strings.Replace(recommendedQueue, "\n      {{.Storage}}", "", 1)
 
 // persistentConfig is two tenants, each with its own receiver, pipeline and
 // exporter with a persistent queue in one file_storage directory, and no
