@@ -68,6 +68,8 @@ type CollectorParams struct {
 	// GoMemLimitMiB sets GOMEMLIMIT for the collector (0: unset), as the
 	// memory_limiter README recommends (80% of the hard limit).
 	GoMemLimitMiB int
+	// PprofPort, when set, adds the pprof extension on that port.
+	PprofPort int
 }
 
 // collectorData is what the templates render from.
@@ -129,6 +131,10 @@ const configA = `
 extensions:
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
+{{- if .PprofPort}}
+  pprof:
+    endpoint: 127.0.0.1:{{.PprofPort}}
+{{- end}}
 ` + commonHead + `
 processors:` + commonProcessors + `
   batch:
@@ -140,7 +146,7 @@ exporters:
     headers:
       X-Scope-OrgID: ` + StaticTenant + `
 service:
-  extensions: [health_check]` + telemetry + `
+  extensions: [health_check{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
   pipelines:
     traces:
       receivers: [otlp]
@@ -155,6 +161,10 @@ const configB = `
 extensions:
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
+{{- if .PprofPort}}
+  pprof:
+    endpoint: 127.0.0.1:{{.PprofPort}}
+{{- end}}
   tenantheader:
     header: X-Scope-OrgID
     metadata_key: x-scope-orgid
@@ -179,7 +189,7 @@ exporters:
     auth:
       authenticator: tenantheader
 service:
-  extensions: [health_check, tenantheader]` + telemetry + `
+  extensions: [health_check, tenantheader{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
   pipelines:
     traces:
       receivers: [otlp]
@@ -202,6 +212,10 @@ const configC = `
 extensions:
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
+{{- if .PprofPort}}
+  pprof:
+    endpoint: 127.0.0.1:{{.PprofPort}}
+{{- end}}
 receivers:
 {{- range .TenantPorts}}
   otlp/{{.Tenant}}:
@@ -227,7 +241,7 @@ exporters:
       X-Scope-OrgID: {{.Tenant}}
 {{- end}}
 service:
-  extensions: [health_check]` + telemetry + `
+  extensions: [health_check{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
   pipelines:
 {{- range .TenantPorts}}
     traces/{{.Tenant}}:

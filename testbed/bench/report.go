@@ -280,6 +280,8 @@ func short(k Kind) string {
 
 func axisNum(v float64) string {
 	switch {
+	case v == 0:
+		return "0"
 	case v >= 1e6:
 		return fmt.Sprintf("%.2fM", v/1e6)
 	case v >= 1e4:

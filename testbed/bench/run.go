@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -121,6 +123,9 @@ type Runner struct {
 	RSSMarginMiB int
 	// Log receives progress lines (nil: discard).
 	Log io.Writer
+	// ProfileDir, when set, receives a CPU profile of the collector taken
+	// during the measured window of every max-throughput cell.
+	ProfileDir string
 
 	workloads map[Kind]*workload
 }
@@ -193,6 +198,15 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 	if err != nil {
 		return fail("work dir", err)
 	}
+	if r.ProfileDir != "" && cell.Mode == ModeMax {
+		if cell.Params.PprofPort, err = freePort(); err != nil {
+			return fail("ports", err)
+		}
+		cfg, err = renderConfig(cell.Kind, ports, tenantPorts, r.Sink.GRPCAddr(), cell.Params)
+		if err != nil {
+			return fail("config", err)
+		}
+	}
 	var env []string
 	if cell.Params.GoMaxProcs > 0 {
 		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", cell.Params.GoMaxProcs))
@@ -263,11 +277,49 @@ func (r *Runner) runWindow(ctx context.Context, cell Cell, col *harness.Collecto
 	gen.Start(ctx)
 	sleep(ctx, cell.Warmup)
 	m0 := r.measure(col, gen)
+	profiled := make(chan error, 1)
+	if cell.Params.PprofPort > 0 {
+		go func() { profiled <- r.profile(ctx, cell) }()
+	} else {
+		profiled <- nil
+	}
 	sleep(ctx, cell.Measure)
 	m1 := r.measure(col, gen)
+	if err := <-profiled; err != nil {
+		r.logf("profile: %v", err)
+	}
 	out := gen.Stop()
 	m0.into(m1, res)
 	return out, nil
+}
+
+// profile saves a CPU profile of the collector covering most of the
+// measured window as <ProfileDir>/<kind>-<label>-r<round>.pprof.
+func (r *Runner) profile(ctx context.Context, cell Cell) error {
+	secs := max(1, int(cell.Measure.Seconds())-1)
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", cell.Params.PprofPort, secs)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	name := fmt.Sprintf("%s-%s-r%d.pprof", cell.Kind, strings.NewReplacer(" ", "_", "=", "").Replace(cell.Label), cell.Round)
+	f, err := os.Create(filepath.Join(r.ProfileDir, name))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // runOverload offers cell.Rate for cell.Measure with many workers, samples

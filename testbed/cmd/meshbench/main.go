@@ -51,6 +51,7 @@ type options struct {
 	out              string
 	spansPerRequest  int
 	serveSink        bool
+	profile          bool
 }
 
 func parseFlags() options {
@@ -79,6 +80,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.doOverload, "overload-run", true, "run the overload cell")
 	flag.StringVar(&o.out, "out", "testbed/results", "output directory for CSV and SVG")
 	flag.IntVar(&o.spansPerRequest, "spans-per-request", 96, "spans per OTLP request (whole traces of 8)")
+	flag.BoolVar(&o.profile, "profile", false, "save a collector CPU profile of every max-throughput cell under -out")
 	flag.BoolVar(&o.serveSink, "serve-sink", false, "internal: run as the sink process")
 	flag.Parse()
 	def := func(d *time.Duration, full, quick time.Duration) {
@@ -164,6 +166,9 @@ func run(ctx context.Context, o options) (int, error) {
 		RSSMarginMiB: o.rssMargin,
 		Log:          os.Stdout,
 	}
+	if o.profile {
+		runner.ProfileDir = o.out
+	}
 	perSpan, err := runner.MaxSpanBytes()
 	if err != nil {
 		return 0, err
@@ -241,6 +246,9 @@ func run(ctx context.Context, o options) (int, error) {
 		for _, procs := range []int{1, 2} {
 			for _, batch := range []int{512, 8192} {
 				p := params(batch, procs)
+				if procs == runtime.NumCPU() && p.BatchSize == mainParams.BatchSize {
+					continue // the main max cells are this point
+				}
 				label := fmt.Sprintf("max GOMAXPROCS=%d batch %d", procs, p.BatchSize)
 				scaleLabels = append(scaleLabels, label)
 				for _, k := range kinds {
@@ -379,8 +387,14 @@ func printOverload(w io.Writer, r bench.CellResult, o options) {
 		r.Kind, r.Rate, o.overloadFactor, r.Baseline, o.overload, r.Workers, r.Params.MemLimitMiB, r.Params.SpikeMiB, r.Params.GoMemLimitMiB)
 	fmt.Fprintf(w, "  accepted %.0f spans/s during the spike; peak RSS %d MiB (limit %d + margin %d MiB)\n",
 		r.Throughput, r.PeakRSS>>20, r.Params.MemLimitMiB, o.rssMargin)
-	fmt.Fprintf(w, "  refused: generator saw %d spans %v, collector counted %d (memory_limiter %d); not offered (generator saturated) %d\n",
-		r.Gen.RefusedSpans, r.Gen.RefusedBy, r.Metrics.ReceiverRefused, r.Metrics.MemoryLimiterRefuse, r.Gen.Behind)
+	var sent float64
+	for _, s := range r.Samples {
+		sent += (s.AcceptedRate + s.RefusedRate) / float64(len(r.Samples))
+	}
+	fmt.Fprintf(w, "  sent %.0f spans/s (accepted+refused); %.0f spans/s more were due but not sent because all %d workers were waiting on the collector\n",
+		sent, float64(r.Gen.Behind)/r.Measure.Seconds(), r.Workers)
+	fmt.Fprintf(w, "  refused: generator saw %d spans %v, collector counted %d (memory_limiter %d)\n",
+		r.Gen.RefusedSpans, r.Gen.RefusedBy, r.Metrics.ReceiverRefused, r.Metrics.MemoryLimiterRefuse)
 	fmt.Fprintf(w, "  after the spike: %.0f spans/s (%.0f%% of max)\n", r.RecoveryThroughput, 100*r.RecoveryThroughput/r.Baseline)
 }
 
