@@ -55,6 +55,7 @@ func FuzzNormalize(f *testing.F) {
 	f.Add("http.method=GET\nhttp.target=/orders/42?x\nhttp.status_code=#200\nnet.host.port=#443\nnet.peer.ip=2001:db8::1\ningress.namespace=team-a\ningress.service_name=web", uint8(2), "nginx", "nginx", false)
 	f.Add("0=proxy\n2=-\n6=\n7=#-5\n8=!t\n1=sidecar~~~", uint8(0), "", "", false)
 	f.Add("http.method=GET\nhttp.target=/a", uint8(2), "otelhttp", "app", false)
+	f.Add("0=proxy\n2=inbound|1||\nhttp.request.method="+strings.Repeat("Q", 600)+"\nurl.path=/"+strings.Repeat("a/", 300), uint8(2), "", strings.Repeat("s", 300), false)
 
 	cfg := defaultConfig()
 	cfg.MaxSpanNamesPerService = 50

@@ -60,7 +60,3 @@ func process(tb testing.TB, cfg *Config, td ptrace.Traces) ptrace.Traces {
 	require.Len(tb, all, 1)
 	return all[0]
 }
-
-func firstSpan(td ptrace.Traces) ptrace.Span {
-	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
-}

@@ -280,13 +280,18 @@ func (p *spanNormalizer) normalize(span ptrace.Span, s *spanState, src source, r
 	// Read and convert every old value before the first write: a Value
 	// from the map is invalid after a Put or Remove.
 	methodRaw, methodOK := s.text(oldMethod)
-	method := s.stableMethod
-	methodKnown := true
 	if methodOK {
 		s.done(oldMethod)
-		if s.missing(hasMethod) {
-			method, methodKnown = parse.Method(methodRaw)
-		}
+	}
+	// The method that names the span: a stable value already on the span
+	// wins; either way only a known method (or "_OTHER") comes out, so the
+	// name prefix is bounded.
+	method, methodKnown := "", false
+	switch {
+	case s.stableMethod != "":
+		method, methodKnown = parse.Method(s.stableMethod)
+	case methodOK:
+		method, methodKnown = parse.Method(methodRaw)
 	}
 
 	statusCode, statusOK := s.stableStatus, s.has&(1<<hasStatusCode) != 0 && s.stableStatus > 0
@@ -656,9 +661,9 @@ func (p *spanNormalizer) setStatus(span ptrace.Span, attrs pcommon.Map, client b
 func (p *spanNormalizer) setName(span ptrace.Span, res *resourceState, c *counts, buf []byte,
 	method string, methodKnown bool, path, stablePath, rpcName string,
 ) {
-	prefix := method
-	if !methodKnown {
-		prefix = "HTTP"
+	prefix := method // "" when the span has no method
+	if method != "" && !methodKnown {
+		prefix = "HTTP" // semconv: "_OTHER" is named HTTP
 	}
 	var ok bool
 	switch {

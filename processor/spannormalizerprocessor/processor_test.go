@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -671,6 +672,17 @@ func TestCases(t *testing.T) {
 			},
 		},
 		{
+			name: "a stable method that is not known names the span HTTP, whatever its length",
+			kind: ptrace.SpanKindServer,
+			attrs: envoyAttrs(map[string]any{
+				"upstream_cluster": "inbound|80||", "http.request.method": strings.Repeat("X", 1000), "url.path": "/p/1",
+			}),
+			check: func(t *testing.T, _ pcommon.Resource, span ptrace.Span) {
+				assert.Equal(t, "HTTP /p/{id}", span.Name())
+				assert.Len(t, span.Attributes().AsRaw()["http.request.method"], 1000, "stable value untouched")
+			},
+		},
+		{
 			name: "sources: nginx only leaves Envoy spans alone",
 			cfg:  func(c *Config) { c.Sources = []string{SourceNginx} },
 			kind: ptrace.SpanKindServer,
@@ -807,4 +819,24 @@ func TestFirstEnvoySpanWinsIdentity(t *testing.T) {
 	}))
 	out := process(t, defaultConfig(), td)
 	assert.Equal(t, "cart", out.ResourceSpans().At(0).Resource().Attributes().AsRaw()["service.name"])
+}
+
+// TestConcurrentConsume: one processor serves several pipelines' goroutines;
+// meaningful under -race.
+func TestConcurrentConsume(t *testing.T) {
+	p, sink := newProcessor(t, defaultConfig(), nopSettings())
+	inputs := make([]ptrace.Traces, 8)
+	for i := range inputs {
+		inputs[i], _ = benchMix(t)
+	}
+	var wg sync.WaitGroup
+	for _, td := range inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, p.ConsumeTraces(context.Background(), td))
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 8*120, sink.SpanCount())
 }
