@@ -2,7 +2,6 @@ package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -12,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/envoy"
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadata"
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/parse"
@@ -249,8 +247,6 @@ func (s *spanState) missing(bit int) bool { return s.has&(1<<bit) == 0 }
 
 // normalize rewrites one recognised span in place.
 func (p *spanNormalizer) normalize(span ptrace.Span, s *spanState, src source, res *resourceState, c *counts, buf []byte) {
-	attrs := span.Attributes()
-
 	var node envoy.Node
 	var cluster envoy.Cluster
 	var nodeOK, clusterOK bool
@@ -272,397 +268,32 @@ func (p *spanNormalizer) normalize(span ptrace.Span, s *spanState, src source, r
 			p.setIdentity(res, s, node, nodeOK)
 		}
 	}
-	kind := span.Kind()
-	client := kind == ptrace.SpanKindClient
-	server := kind == ptrace.SpanKindServer
-	gateway := nodeOK && node.Gateway
+	r := rewrite{
+		client:  span.Kind() == ptrace.SpanKindClient,
+		server:  span.Kind() == ptrace.SpanKindServer,
+		gateway: nodeOK && node.Gateway,
+	}
+	// Read and convert everything before the first write: a Value from the
+	// map is invalid after a Put or Remove.
+	s.readHTTP(&r)
+	s.readNetwork(&r)
+	s.readRPC(&r, src)
+	s.readDestination(&r, src, cluster, clusterOK)
 
-	// Read and convert every old value before the first write: a Value
-	// from the map is invalid after a Put or Remove.
-	methodRaw, methodOK := s.text(oldMethod)
-	if methodOK {
-		s.done(oldMethod)
-	}
-	// The method that names the span: a stable value already on the span
-	// wins; either way only a known method (or "_OTHER") comes out, so the
-	// name prefix is bounded.
-	method, methodKnown := "", false
-	switch {
-	case s.stableMethod != "":
-		method, methodKnown = parse.Method(s.stableMethod)
-	case methodOK:
-		method, methodKnown = parse.Method(methodRaw)
-	}
-
-	statusCode, statusOK := s.stableStatus, s.has&(1<<hasStatusCode) != 0 && s.stableStatus > 0
-	statusText := ""
-	putStatus := false
-	if n, ok := s.integer(oldStatusCode); ok {
-		switch {
-		case n == 0: // Envoy: no response was received.
-			s.done(oldStatusCode)
-		case n >= 100 && n <= 599:
-			s.done(oldStatusCode)
-			if s.missing(hasStatusCode) {
-				statusCode, statusOK, putStatus = n, true, true
-				if v := &s.old[oldStatusCode]; v.kind == kindStr {
-					statusText = v.s
-				}
-			}
-		default:
-			s.invalid++
-		}
-	}
-
-	var scheme, path, query, urlFull, urlHost string
-	var hasQuery bool
-	var urlPort int64
-	if raw, ok := s.text(oldURL); ok {
-		if u, ok := parse.ParseURL(raw); ok {
-			s.done(oldURL)
-			scheme, path, query, hasQuery = u.Scheme, u.Path, u.Query, u.HasQuery
-			urlHost, urlPort = u.Host, u.Port
-			if client && u.Scheme != "" {
-				urlFull = raw
-			}
-		} else {
-			s.invalid++
-		}
-	}
-	if raw, ok := s.text(oldTarget); ok {
-		if u, ok := parse.ParseURL(raw); ok && u.Scheme == "" {
-			s.done(oldTarget)
-			if path == "" {
-				path, query, hasQuery = u.Path, u.Query, u.HasQuery
-			}
-		} else {
-			s.invalid++
-		}
-	}
-	if raw, ok := s.text(oldScheme); ok {
-		s.done(oldScheme)
-		if scheme == "" {
-			scheme = raw
-		}
-	}
-
-	protoVersion := ""
-	for _, k := range [...]int{oldProtocol, oldFlavor} {
-		if raw, ok := s.text(k); ok {
-			if v, ok := parse.ProtocolVersion(raw); ok {
-				s.done(k)
-				if protoVersion == "" {
-					protoVersion = v
-				}
-			} else {
-				s.invalid++
-			}
-		}
-	}
-
-	userAgent := ""
-	for _, k := range [...]int{oldHTTPUserAgent, oldUserAgent} {
-		if raw, ok := s.text(k); ok {
-			s.done(k)
-			if userAgent == "" {
-				userAgent = raw
-			}
-		}
-	}
-
-	var hostPort int64
-	if n, ok := s.integer(oldHostPort); ok {
-		if n >= 1 && n <= 65535 {
-			s.done(oldHostPort)
-			hostPort = n
-		} else {
-			s.invalid++
-		}
-	}
-	hostName, ok := s.text(oldHostName)
-	if ok {
-		s.done(oldHostName)
-	}
-	var httpHost string
-	var httpHostPort int64
-	if raw, ok := s.text(oldHTTPHost); ok {
-		h, port, pok := parse.SplitHostPort(raw)
-		if pok && h != "" {
-			s.done(oldHTTPHost)
-			httpHost, httpHostPort = h, port
-		} else {
-			s.invalid++
-		}
-	}
-	serverName, ok := s.text(oldServerName)
-	if ok {
-		s.done(oldServerName)
-	}
-
-	var peerAddr string
-	var peerPort int64
-	if raw, ok := s.text(oldPeerIP); ok {
-		s.done(oldPeerIP)
-		peerAddr = raw
-	}
-	if n, ok := s.integer(oldPeerPort); ok {
-		if n >= 1 && n <= 65535 {
-			s.done(oldPeerPort)
-			peerPort = n
-		} else {
-			s.invalid++
-		}
-	}
-	if raw, ok := s.text(oldPeerAddress); ok {
-		h, port, pok := parse.SplitHostPort(raw)
-		if pok && h != "" {
-			s.done(oldPeerAddress)
-			if peerAddr == "" {
-				peerAddr = h
-				if peerPort == 0 {
-					peerPort = port
-				}
-			}
-		} else {
-			s.invalid++
-		}
-	}
-	clientIP, ok := s.text(oldClientIP)
-	if ok {
-		s.done(oldClientIP)
-	}
-
-	var reqSize, respSize int64
-	reqSizeOK, respSizeOK := false, false
-	if n, ok := s.integer(oldRequestSize); ok {
-		s.done(oldRequestSize)
-		reqSize, reqSizeOK = n, true
-	}
-	if n, ok := s.integer(oldResponseSize); ok {
-		s.done(oldResponseSize)
-		respSize, respSizeOK = n, true
-	}
-
-	var rpcService, rpcMethod, rpcName string
-	if raw, ok := s.text(oldGRPCPath); ok {
-		svc, m, cut := strings.Cut(strings.TrimPrefix(raw, "/"), "/")
-		if cut && svc != "" && m != "" && strings.IndexByte(m, '/') < 0 {
-			s.done(oldGRPCPath)
-			rpcService, rpcMethod, rpcName = svc, m, raw[len(raw)-len(svc)-1-len(m):]
-		} else {
-			s.invalid++
-		}
-	}
-	grpcStatus, grpcOK := s.integer(oldGRPCStatus)
-	if grpcOK {
-		if grpcStatus <= 16 {
-			s.done(oldGRPCStatus)
-		} else {
-			grpcOK = false
-			s.invalid++
-		}
-	}
-
-	if s.old[oldError].kind != kindAbsent {
-		s.done(oldError)
-	}
-	flagsMsg, flagsOK := "", false
-	if raw, ok := s.text(oldResponseFlags); ok && src == sourceEnvoy {
-		flagsMsg, flagsOK = envoy.Message(raw)
-	}
-	_, _ = s.text(oldDownstream) // "-" is removed; other values stay
-
-	// Destination.
-	var peerService, destNamespace string
-	serverAddr, serverPort := "", int64(0)
-	switch src {
-	case sourceEnvoy:
-		if clusterOK && cluster.Outbound && (client || gateway) {
-			serverAddr, serverPort = cluster.Host, cluster.Port
-			peerService = cluster.Service
-			if peerService == "" {
-				peerService = cluster.Host
-			}
-			if gateway {
-				destNamespace = cluster.Namespace
-			}
-		}
-	case sourceNginx:
-		peerService = s.ingressService
-		if s.ingressNamespace != "" {
-			if parse.IsDNSLabel(s.ingressNamespace) {
-				destNamespace = s.ingressNamespace
-			} else {
-				s.invalid++
-			}
-		}
-	}
-	if client {
-		serverAddr = firstNonEmpty(serverAddr, urlHost, httpHost, serverName, hostName)
-		serverPort = firstNonZero(serverPort, urlPort, httpHostPort, hostPort)
-	} else {
-		serverAddr = firstNonEmpty(httpHost, urlHost, serverName, hostName)
-		inboundPort := int64(0)
-		if clusterOK && !cluster.Outbound {
-			inboundPort = cluster.Port
-		}
-		serverPort = firstNonZero(hostPort, httpHostPort, urlPort, inboundPort)
-	}
-
-	// Writes start here.
-	if !p.keep && s.remove != 0 {
-		remove := s.remove
-		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
-			i := oldKey(k)
-			return i >= 0 && remove&(1<<i) != 0
-		})
-	}
-	attrs.EnsureCapacity(attrs.Len() + 16)
-	if methodOK && s.missing(hasMethod) {
-		attrs.PutStr(attrRequestMethod, method)
-		if !methodKnown {
-			attrs.PutStr(attrRequestMethodOriginal, methodRaw)
-		}
-	}
-	if putStatus {
-		attrs.PutInt(attrResponseStatusCode, statusCode)
-	}
-	if urlFull != "" && s.missing(hasURLFull) {
-		attrs.PutStr(attrURLFull, urlFull)
-	} else if !client {
-		if path != "" && s.missing(hasURLPath) {
-			attrs.PutStr(attrURLPath, path)
-		}
-		if hasQuery && s.missing(hasURLQuery) {
-			attrs.PutStr(attrURLQuery, query)
-		}
-	}
-	if scheme != "" && urlFull == "" && s.missing(hasURLScheme) {
-		attrs.PutStr(attrURLScheme, scheme)
-	}
-	putStr(attrs, s, hasProtocolVersion, attrProtocolVersion, protoVersion)
-	putStr(attrs, s, hasUserAgent, attrUserAgent, userAgent)
-	putStr(attrs, s, hasServerAddress, attrServerAddress, serverAddr)
-	putInt(attrs, s, hasServerPort, attrServerPort, serverPort, serverPort != 0)
-	putStr(attrs, s, hasPeerAddress, attrPeerAddress, peerAddr)
-	putInt(attrs, s, hasPeerPort, attrPeerPort, peerPort, peerPort != 0)
-	if server {
-		if clientIP != "" {
-			putStr(attrs, s, hasClientAddress, attrClientAddress, clientIP)
-		} else {
-			putStr(attrs, s, hasClientAddress, attrClientAddress, peerAddr)
-			putInt(attrs, s, hasClientPort, attrClientPort, peerPort, peerPort != 0)
-		}
-	}
-	putInt(attrs, s, hasRequestSize, attrRequestBodySize, reqSize, reqSizeOK)
-	putInt(attrs, s, hasResponseSize, attrResponseBodySize, respSize, respSizeOK)
-	putStr(attrs, s, hasPeerService, attrPeerService, peerService)
-	if rpcService != "" {
-		putStr(attrs, s, hasRPCSystem, attrRPCSystem, "grpc")
-		putStr(attrs, s, hasRPCService, attrRPCService, rpcService)
-		putStr(attrs, s, hasRPCMethod, attrRPCMethod, rpcMethod)
-	}
-	putInt(attrs, s, hasRPCStatus, attrRPCGRPCStatusCode, grpcStatus, grpcOK)
-	if destNamespace != "" {
-		attrs.PutStr(meshattr.DestinationNamespace, destNamespace)
-	} else if !s.missing(hasDestinationNamespace) {
-		// Only this processor may set it; never trust one from the sender.
-		attrs.Remove(meshattr.DestinationNamespace)
-	}
-
-	p.setStatus(span, attrs, client, statusCode, statusOK, statusText, grpcStatus, grpcOK, flagsMsg, flagsOK)
-
+	attrs := span.Attributes()
+	p.write(attrs, s, &r)
+	setStatus(span, attrs, &r)
 	if p.namer != nil {
-		p.setName(span, res, c, buf, method, methodKnown, path, s.stablePath, rpcName)
-	}
-}
-
-func putStr(attrs pcommon.Map, s *spanState, bit int, key, v string) {
-	if v != "" && s.missing(bit) {
-		attrs.PutStr(key, v)
-	}
-}
-
-func putInt(attrs pcommon.Map, s *spanState, bit int, key string, v int64, ok bool) {
-	if ok && s.missing(bit) {
-		attrs.PutInt(key, v)
-	}
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func firstNonZero(vs ...int64) int64 {
-	for _, v := range vs {
-		if v != 0 {
-			return v
-		}
-	}
-	return 0
-}
-
-// setStatus applies the semconv status rules: 5xx is an error, 4xx only on
-// CLIENT spans, everything else unset; gRPC codes per the RPC conventions;
-// Envoy response flags explain the error and make one when there is no code
-// at all. With no evidence, an OK set by the proxy is reset to unset.
-func (p *spanNormalizer) setStatus(span ptrace.Span, attrs pcommon.Map, client bool,
-	code int64, codeOK bool, codeText string, grpcCode int64, grpcOK bool, flagsMsg string, flagsOK bool,
-) {
-	st := span.Status()
-	if !codeOK && !grpcOK && !flagsOK {
-		if st.Code() == ptrace.StatusCodeOk {
-			st.SetCode(ptrace.StatusCodeUnset)
-			st.SetMessage("")
-		}
-		return
-	}
-	isErr := false
-	if codeOK && (code >= 500 || (client && code >= 400)) {
-		isErr = true
-	}
-	if grpcOK && grpcCode != 0 {
-		if client {
-			isErr = true
-		} else {
-			switch grpcCode {
-			case 2, 4, 12, 13, 14, 15: // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS
-				isErr = true
-			}
-		}
-	}
-	if flagsOK && !codeOK && !grpcOK {
-		isErr = true
-	}
-	if !isErr {
-		st.SetCode(ptrace.StatusCodeUnset)
-		st.SetMessage("")
-		return
-	}
-	st.SetCode(ptrace.StatusCodeError)
-	st.SetMessage(flagsMsg)
-	if codeOK && (code >= 500 || (client && code >= 400)) {
-		if _, exists := attrs.Get(attrErrorType); !exists {
-			if codeText == "" {
-				codeText = strconv.FormatInt(code, 10)
-			}
-			attrs.PutStr(attrErrorType, codeText)
-		}
+		p.setName(span, res, c, buf, &r, s.stablePath)
 	}
 }
 
 // setName sets `{METHOD} {path template}` (or the gRPC `service/method`),
 // within the per-service bound.
-func (p *spanNormalizer) setName(span ptrace.Span, res *resourceState, c *counts, buf []byte,
-	method string, methodKnown bool, path, stablePath, rpcName string,
-) {
-	prefix := method // "" when the span has no method
-	if method != "" && !methodKnown {
+func (p *spanNormalizer) setName(span ptrace.Span, res *resourceState, c *counts, buf []byte, r *rewrite, stablePath string) {
+	path, rpcName := r.path, r.rpcName
+	prefix := r.method // "" when the span has no method
+	if r.method != "" && !r.methodKnown {
 		prefix = "HTTP" // semconv: "_OTHER" is named HTTP
 	}
 	var ok bool
