@@ -32,6 +32,13 @@ type Config struct {
 	// stable ones instead of removing them.
 	KeepOriginalAttributes bool `mapstructure:"keep_original_attributes"`
 
+	// K8sIdentityFromIstio writes k8s.namespace.name (from istio.namespace)
+	// and k8s.pod.name (from node_id) on the resource of Envoy spans when the
+	// resource has none. Those values are claimed by the sender: turn this
+	// off wherever k8s_attributes is the source of truth for the tenant, or a
+	// sender that k8s_attributes cannot identify could pick its namespace.
+	K8sIdentityFromIstio bool `mapstructure:"k8s_identity_from_istio"`
+
 	// SpanName selects how proxy span names are rewritten: "path_template"
 	// (`{METHOD} {path template}`) or "off" (names are left as they are).
 	SpanName string `mapstructure:"span_name"`

@@ -29,6 +29,7 @@ func TestLoadConfig(t *testing.T) {
 			expected: &Config{
 				Sources:                []string{SourceEnvoy},
 				KeepOriginalAttributes: true,
+				K8sIdentityFromIstio:   false,
 				SpanName:               SpanNamePathTemplate,
 				PathPatterns: []PathPattern{
 					{Regex: "[a-z]{2}-[A-Z]{2}", Replacement: "{locale}"},

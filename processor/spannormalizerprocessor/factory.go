@@ -36,6 +36,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Sources:                []string{SourceEnvoy, SourceNginx},
 		KeepOriginalAttributes: false,
+		K8sIdentityFromIstio:   true,
 		SpanName:               defaultSpanName,
 		MaxSpanNamesPerService: defaultMaxSpanNamesPerService,
 		MaxServices:            defaultMaxServices,

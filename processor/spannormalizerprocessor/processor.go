@@ -44,6 +44,7 @@ type spanNormalizer struct {
 
 	envoy, nginx bool
 	keep         bool
+	k8sIdentity  bool
 	namer        *pathtemplate.Namer // nil when span_name is off
 	maxNames     int
 	maxServices  int
@@ -64,6 +65,8 @@ func newSpanNormalizer(set processor.Settings, cfg *Config) (*spanNormalizer, er
 		envoy:  cfg.sourceEnabled(SourceEnvoy),
 		nginx:  cfg.sourceEnabled(SourceNginx),
 		keep:   cfg.KeepOriginalAttributes,
+
+		k8sIdentity: cfg.K8sIdentityFromIstio,
 
 		maxNames:    cfg.MaxSpanNamesPerService,
 		maxServices: cfg.MaxServices,
@@ -354,8 +357,8 @@ func (p *spanNormalizer) logFilled(service string, filled pathtemplate.Filled) {
 
 // setIdentity writes the Envoy identity on the resource, once per resource
 // (the first Envoy span wins). service.* are overwritten; k8s.* are only
-// added when absent, so a trusted value from k8sattributes is never replaced
-// by one a proxy claims.
+// added when absent (and k8s_identity_from_istio is on), so a trusted value
+// from k8s_attributes is never replaced by one a proxy claims.
 func (p *spanNormalizer) setIdentity(res *resourceState, s *spanState, node envoy.Node, nodeOK bool) {
 	ra := res.res.Attributes()
 	ns := ""
@@ -380,14 +383,14 @@ func (p *spanNormalizer) setIdentity(res *resourceState, s *spanState, node envo
 	}
 	if ns != "" {
 		ra.PutStr(resServiceNamespace, ns)
-		if _, ok := ra.Get(resK8sNamespace); !ok {
+		if _, ok := ra.Get(resK8sNamespace); !ok && p.k8sIdentity {
 			ra.PutStr(resK8sNamespace, ns)
 		}
 	}
 	if rev := s.canonicalRevision; rev != "" && rev != "-" {
 		ra.PutStr(resServiceVersion, rev)
 	}
-	if nodeOK && node.Pod != "" {
+	if nodeOK && node.Pod != "" && p.k8sIdentity {
 		if _, ok := ra.Get(resK8sPodName); !ok {
 			ra.PutStr(resK8sPodName, node.Pod)
 		}

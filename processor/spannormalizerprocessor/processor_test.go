@@ -461,6 +461,18 @@ func TestCases(t *testing.T) {
 			},
 		},
 		{
+			name: "k8s_identity_from_istio off: no claimed k8s.* on the resource",
+			cfg:  func(c *Config) { c.K8sIdentityFromIstio = false },
+			kind: ptrace.SpanKindServer,
+			res:  map[string]any{},
+			attrs: envoyAttrs(map[string]any{
+				"upstream_cluster": "inbound|80||", "http.method": "GET",
+			}),
+			check: func(t *testing.T, res pcommon.Resource, _ ptrace.Span) {
+				assert.Equal(t, map[string]any{"service.name": "cart", "service.namespace": "team-a"}, res.Attributes().AsRaw())
+			},
+		},
+		{
 			name: "trusted k8s attributes on the resource are never replaced",
 			kind: ptrace.SpanKindServer,
 			res:  map[string]any{"service.name": "cart.team-a", "k8s.namespace.name": "team-real", "k8s.pod.name": "real-pod"},
