@@ -271,6 +271,9 @@ func (p *spanNormalizer) normalize(span ptrace.Span, s *spanState, src source, r
 			p.setIdentity(res, s, node, nodeOK)
 		}
 	}
+	if src == sourceNginx && span.Kind() == ptrace.SpanKindUnspecified {
+		span.SetKind(ptrace.SpanKindServer) // the ingress serves the request
+	}
 	r := rewrite{
 		client:  span.Kind() == ptrace.SpanKindClient,
 		server:  span.Kind() == ptrace.SpanKindServer,

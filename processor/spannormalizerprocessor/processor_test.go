@@ -608,6 +608,16 @@ func TestCases(t *testing.T) {
 			},
 		},
 		{
+			name:  "nginx span of unspecified kind is a SERVER span",
+			kind:  ptrace.SpanKindUnspecified,
+			scope: "nginx",
+			attrs: map[string]any{"http.method": "GET", "http.target": "/", "net.peer.ip": "10.0.0.1"},
+			check: func(t *testing.T, _ pcommon.Resource, span ptrace.Span) {
+				assert.Equal(t, ptrace.SpanKindServer, span.Kind())
+				assert.Equal(t, "10.0.0.1", span.Attributes().AsRaw()["client.address"])
+			},
+		},
+		{
 			name:  "nginx without scope name is recognised by its ingress attributes",
 			kind:  ptrace.SpanKindServer,
 			attrs: map[string]any{"http.method": "DELETE", "http.target": "/carts/42", "ingress.namespace": "team-c"},

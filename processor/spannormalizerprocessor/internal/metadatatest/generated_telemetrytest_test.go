@@ -1,0 +1,36 @@
+// Hand-maintained in the format mdatagen v0.161.0 generates from
+// metadata.yaml (mdatagen is not installable here).
+
+package metadatatest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadata"
+)
+
+func TestEveryMetricIsAssertable(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings())
+	require.NoError(t, err)
+	defer tb.Shutdown()
+
+	ctx := context.Background()
+	tb.ProcessorSpannormalizerSpanNamesCollapsed.Add(ctx, 1)
+	tb.ProcessorSpannormalizerSpansNormalized.Add(ctx, 2)
+	tb.ProcessorSpannormalizerSpansPassedThrough.Add(ctx, 3)
+	tb.ProcessorSpannormalizerValuesInvalid.Add(ctx, 4)
+
+	AssertEqualProcessorSpannormalizerSpanNamesCollapsed(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSpannormalizerSpansNormalized(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSpannormalizerSpansPassedThrough(t, tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSpannormalizerValuesInvalid(t, tel, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
+}
