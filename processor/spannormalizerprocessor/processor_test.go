@@ -558,6 +558,21 @@ func TestCases(t *testing.T) {
 			},
 		},
 		{
+			name: "client span with a path-only URL keeps it as url.path",
+			kind: ptrace.SpanKindClient,
+			attrs: envoyAttrs(map[string]any{
+				"upstream_cluster": "outbound|80||web.team-a.svc.cluster.local", "http.method": "GET", "http.url": "/cart/7?x=1",
+			}),
+			check: func(t *testing.T, _ pcommon.Resource, span ptrace.Span) {
+				a := span.Attributes().AsRaw()
+				assert.Equal(t, "/cart/7", a["url.path"])
+				assert.Equal(t, "x=1", a["url.query"])
+				assert.NotContains(t, a, "url.full")
+				assert.NotContains(t, a, "http.url")
+				assert.Equal(t, "GET /cart/{id}", span.Name())
+			},
+		},
+		{
 			name: "unspecified kind is derived from the cluster direction",
 			kind: ptrace.SpanKindUnspecified,
 			attrs: envoyAttrs(map[string]any{

@@ -280,17 +280,16 @@ func (p *spanNormalizer) write(attrs pcommon.Map, s *spanState, r *rewrite) {
 		}
 	}
 	putInt(attrs, s, hasStatusCode, attrResponseStatusCode, r.statusCode, r.putStatus)
-	switch {
-	case r.urlFull != "":
+	if r.urlFull != "" {
 		putStr(attrs, s, hasURLFull, attrURLFull, r.urlFull)
-	case !r.client:
+	} else {
+		// Server spans, and client spans without an absolute URL (nothing
+		// converted is lost).
 		putStr(attrs, s, hasURLScheme, attrURLScheme, r.scheme)
 		putStr(attrs, s, hasURLPath, attrURLPath, r.path)
 		if r.hasQuery && s.missing(hasURLQuery) {
 			attrs.PutStr(attrURLQuery, r.query)
 		}
-	default:
-		putStr(attrs, s, hasURLScheme, attrURLScheme, r.scheme)
 	}
 	putStr(attrs, s, hasProtocolVersion, attrProtocolVersion, r.protoVersion)
 	putStr(attrs, s, hasUserAgent, attrUserAgent, r.userAgent)
