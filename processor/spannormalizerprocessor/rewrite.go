@@ -185,7 +185,9 @@ func (s *spanState) readNetwork(r *rewrite) {
 			r.peerPort = port
 		}
 	}
-	r.clientIP = s.textDone(oldClientIP)
+	if r.server { // client.address only exists on server spans
+		r.clientIP = s.textDone(oldClientIP)
+	}
 
 	if n, ok := s.integer(oldRequestSize); ok {
 		s.done(oldRequestSize)
