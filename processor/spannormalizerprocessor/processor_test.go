@@ -626,10 +626,13 @@ func TestCases(t *testing.T) {
 			name:  "nginx span of unspecified kind is a SERVER span",
 			kind:  ptrace.SpanKindUnspecified,
 			scope: "nginx",
-			attrs: map[string]any{"http.method": "GET", "http.target": "/", "net.peer.ip": "10.0.0.1"},
+			attrs: map[string]any{"http.method": "GET", "http.target": "/", "net.peer.ip": "10.0.0.1", "http.client_ip": "198.51.100.9"},
 			check: func(t *testing.T, _ pcommon.Resource, span ptrace.Span) {
 				assert.Equal(t, ptrace.SpanKindServer, span.Kind())
-				assert.Equal(t, "10.0.0.1", span.Attributes().AsRaw()["client.address"])
+				a := span.Attributes().AsRaw()
+				assert.Equal(t, "198.51.100.9", a["client.address"], "http.client_ip wins over the direct peer")
+				assert.Equal(t, "10.0.0.1", a["network.peer.address"])
+				assert.NotContains(t, a, "http.client_ip")
 			},
 		},
 		{
