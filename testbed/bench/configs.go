@@ -24,7 +24,17 @@ const (
 	OTTL Kind = "C"
 )
 
-// Kinds in interleaving order.
+// The two halves of B, run to attribute B's cost (-breakdown).
+const (
+	// NormalizeOnly is A + spannormalizer, static header.
+	NormalizeOnly Kind = "B1"
+	// RouteOnly is A + tenantrouting, batch per tenant and tenantheader,
+	// without spannormalizer: edge spans carry no destination attribute,
+	// so they go to the platform tenant only (no copies).
+	RouteOnly Kind = "B2"
+)
+
+// Kinds in interleaving order (the table's columns).
 var Kinds = []Kind{Passthrough, Product, OTTL}
 
 // Describe is a one-line description for reports.
@@ -36,14 +46,23 @@ func (k Kind) Describe() string {
 		return "product: + spannormalizer + tenantrouting, batch per tenant, tenantheader auth"
 	case OTTL:
 		return "upstream today: transform/OTTL normalization, static per-tenant receivers/pipelines/headers"
+	case NormalizeOnly:
+		return "A + spannormalizer (static header)"
+	case RouteOnly:
+		return "A + tenantrouting, batch per tenant, tenantheader (no spannormalizer, so no edge copies)"
 	}
 	return string(k)
 }
 
 // Requires lists the components a config needs beyond the upstream ones.
 func (k Kind) Requires() []string {
-	if k == Product {
+	switch k {
+	case Product:
 		return []string{"processor/spannormalizer", "processor/tenantrouting", "extension/tenantheader"}
+	case NormalizeOnly:
+		return []string{"processor/spannormalizer"}
+	case RouteOnly:
+		return []string{"processor/tenantrouting", "extension/tenantheader"}
 	}
 	return nil
 }
@@ -79,6 +98,8 @@ type collectorData struct {
 	Sink string
 	// TenantPorts are config C's per-tenant receiver ports.
 	TenantPorts []tenantPort
+	// Normalize and Route select the halves of config B.
+	Normalize, Route bool
 }
 
 type tenantPort struct {
@@ -156,7 +177,8 @@ service:
 
 // configB is the product pipeline of DESIGN.md section 1 without
 // k8s_attributes (no cluster here: the generator already puts
-// k8s.namespace.name on every resource, as k8s_attributes would).
+// k8s.namespace.name on every resource, as k8s_attributes would). With
+// only one of Normalize and Route it is one half of B (B1, B2).
 const configB = `
 extensions:
   health_check:
@@ -165,12 +187,17 @@ extensions:
   pprof:
     endpoint: 127.0.0.1:{{.PprofPort}}
 {{- end}}
+{{- if .Route}}
   tenantheader:
     header: X-Scope-OrgID
     metadata_key: x-scope-orgid
+{{- end}}
 ` + commonHead + `
 processors:` + commonProcessors + `
+{{- if .Normalize}}
   spannormalizer: {}
+{{- end}}
+{{- if .Route}}
   tenantrouting:
     rules:
       - namespaces: {istio-system: platform, ingress-nginx: platform}
@@ -179,21 +206,29 @@ processors:` + commonProcessors + `
     edge_namespaces: [istio-system, ingress-nginx]
     platform_tenant: platform
     metadata_key: x-scope-orgid
+{{- end}}
   batch:
     send_batch_size: {{.BatchSize}}
     send_batch_max_size: {{.BatchMax}}
     timeout: 200ms
+{{- if .Route}}
     metadata_keys: [x-scope-orgid]
+{{- end}}
 exporters:
   otlp_grpc/tempo:` + exporterBody + `
+{{- if .Route}}
     auth:
       authenticator: tenantheader
+{{- else}}
+    headers:
+      X-Scope-OrgID: ` + StaticTenant + `
+{{- end}}
 service:
-  extensions: [health_check, tenantheader{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
+  extensions: [health_check{{if .Route}}, tenantheader{{end}}{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [memory_limiter, spannormalizer, tenantrouting, batch]
+      processors: [memory_limiter{{if .Normalize}}, spannormalizer{{end}}{{if .Route}}, tenantrouting{{end}}, batch]
       exporters: [otlp_grpc/tempo]
 `
 
@@ -338,11 +373,14 @@ func OTTLStatements() int {
 
 // renderConfig builds the collector config of kind k.
 func renderConfig(k Kind, ports harness.Ports, tenantPorts []tenantPort, sink string, p CollectorParams) (string, error) {
-	tmpl := map[Kind]string{Passthrough: configA, Product: configB, OTTL: configC}[k]
+	tmpl := map[Kind]string{Passthrough: configA, Product: configB, OTTL: configC, NormalizeOnly: configB, RouteOnly: configB}[k]
 	if tmpl == "" {
 		return "", fmt.Errorf("unknown config %q", k)
 	}
-	return harness.RenderConfig(tmpl, collectorData{Ports: ports, CollectorParams: p, Sink: sink, TenantPorts: tenantPorts})
+	return harness.RenderConfig(tmpl, collectorData{
+		Ports: ports, CollectorParams: p, Sink: sink, TenantPorts: tenantPorts,
+		Normalize: k == Product || k == NormalizeOnly, Route: k == Product || k == RouteOnly,
+	})
 }
 
 // allocTenantPorts gives each tenant of config C a gRPC and an HTTP port.

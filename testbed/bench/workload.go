@@ -48,9 +48,17 @@ func buildWorkload(k Kind, mix loadgen.MixOptions, proto Protocol) (*workload, e
 	}
 	if k != OTTL {
 		for i, req := range loadgen.BuildMix(mix) {
-			expect := map[string]int{StaticTenant: req.Traces.SpanCount()}
-			if k == Product {
+			var expect map[string]int
+			switch k {
+			case Product:
 				expect = loadgen.ExpectedTenants(req)
+			case RouteOnly:
+				expect = map[string]int{}
+				for _, r := range req.Routes {
+					expect[loadgen.TenantOf(r.Namespace)]++
+				}
+			default:
+				expect = map[string]int{StaticTenant: req.Traces.SpanCount()}
 			}
 			t, err := loadgen.NewTemplate(req.Traces, pick(i), req.Traces.SpanCount(), expect)
 			if err != nil {

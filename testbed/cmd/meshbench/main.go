@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,6 +53,7 @@ type options struct {
 	spansPerRequest  int
 	serveSink        bool
 	profile          bool
+	breakdown        bool
 }
 
 func parseFlags() options {
@@ -80,6 +82,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.doOverload, "overload-run", true, "run the overload cell")
 	flag.StringVar(&o.out, "out", "testbed/results", "output directory for CSV and SVG")
 	flag.IntVar(&o.spansPerRequest, "spans-per-request", 96, "spans per OTLP request (whole traces of 8)")
+	flag.BoolVar(&o.breakdown, "breakdown", true, "also run B's halves (B1 spannormalizer only, B2 tenantrouting only) at max throughput")
 	flag.BoolVar(&o.profile, "profile", false, "save a collector CPU profile of every max-throughput cell under -out")
 	flag.BoolVar(&o.serveSink, "serve-sink", false, "internal: run as the sink process")
 	flag.Parse()
@@ -235,7 +238,11 @@ func run(ctx context.Context, o options) (int, error) {
 					Workers: o.workers, Warmup: o.warmup, Measure: o.measure, Params: mainParams})
 			}
 		}
-		for _, k := range kinds {
+		maxKinds := kinds
+		if o.breakdown && len(bench.Missing(bench.Product, have)) == 0 && slices.Contains(kinds, bench.Product) {
+			maxKinds = append(slices.Clone(kinds), bench.NormalizeOnly, bench.RouteOnly)
+		}
+		for _, k := range maxKinds {
 			runCell(bench.Cell{Kind: k, Mode: bench.ModeMax, Label: maxLabel, Round: round,
 				Workers: o.workers, Warmup: o.warmup, Measure: o.measure, Params: mainParams})
 		}
@@ -347,6 +354,10 @@ func printTargets(w io.Writer, results []bench.CellResult, maxLabel string) {
 	}
 	a, b, c := cpu(bench.Passthrough), cpu(bench.Product), cpu(bench.OTTL)
 	fmt.Fprintf(w, "CPU per span at max throughput: A %.2f us, B %.2f us, C %.2f us\n", a, b, c)
+	if b1, b2 := cpu(bench.NormalizeOnly), cpu(bench.RouteOnly); !math.IsNaN(b1) && !math.IsNaN(b2) && !math.IsNaN(a) {
+		fmt.Fprintf(w, "B's extra over A by half: B1 (+spannormalizer) %.2f us (+%.2f), B2 (+tenantrouting, batch per tenant, tenantheader; no edge copies) %.2f us (+%.2f)\n",
+			b1, b1-a, b2, b2-a)
+	}
 	if !math.IsNaN(a) && !math.IsNaN(b) {
 		verdict := "met"
 		if b/a > 1.10 {
