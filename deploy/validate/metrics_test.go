@@ -70,6 +70,11 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if have["processors"]["spannormalizer"] {
+		// Without k8s_attributes only Istio's tags can give the fixtures a
+		// namespace, which edge routing (and its metrics) needs.
+		SetPath(cfg, true, "processors", "spannormalizer", "k8s_identity_from_istio")
+	}
 	ports := freePorts(t, 9)
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
 	SetPath(cfg, addr(0), "receivers", "otlp", "protocols", "grpc", "endpoint")
