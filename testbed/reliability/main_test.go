@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
@@ -80,6 +81,9 @@ func startSink(t *testing.T, cfg temposink.Config) *temposink.Sink {
 // Span IDs are [prefix, 0, 0, 0, seq as 4 bytes big endian].
 type stream struct {
 	prefix byte
+	// tenant, when set, is sent as x-scope-orgid gRPC metadata with each
+	// request (for receivers with include_metadata: true).
+	tenant string
 	client ptraceotlp.GRPCClient
 	conn   *grpc.ClientConn
 
@@ -144,6 +148,9 @@ func (s *stream) send(ctx context.Context, n, payload int) error {
 	s.next += uint32(n)
 	s.mu.Unlock()
 	td := makeTraces(fmt.Sprintf("svc-%c", s.prefix), s.prefix, first, n, payload)
+	if s.tenant != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-scope-orgid", s.tenant)
+	}
 	_, err := s.client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
 	s.mu.Lock()
 	defer s.mu.Unlock()
