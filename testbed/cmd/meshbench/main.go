@@ -291,6 +291,9 @@ func run(ctx context.Context, o options) (int, error) {
 	fmt.Printf("=== results (%s, median of %d interleaved round(s)) ===\n", started.Format("2006-01-02 15:04 MST"), o.rounds)
 	rows := bench.Summarize(results, rateLabels, maxLabel, scaleLabels)
 	bench.WriteTable(os.Stdout, rows)
+	if len(scaleLabels) > 0 {
+		fmt.Printf("(the max rows are the scale point GOMAXPROCS=%d batch %d)\n", runtime.NumCPU(), mainParams.BatchSize)
+	}
 	fmt.Println()
 	printTargets(os.Stdout, results, maxLabel)
 	if overload != nil {
