@@ -580,3 +580,33 @@ func TestFactoryCreatesWorkingProcessor(t *testing.T) {
 	assert.Equal(t, []string{"platform"}, client.FromContext(sink.Contexts()[0]).Metadata.Get(meshattr.DefaultTenantMetadataKey))
 	require.NoError(t, tp.Shutdown(context.Background()))
 }
+
+func TestConcurrentRequests(t *testing.T) {
+	cfg := meshConfig()
+	cfg.RateLimit = RateLimitConfig{SpansPerSecond: 1e9}
+	cfg.MetricsMaxTenants = 2
+	sink := &tenantSink{key: cfg.MetadataKey}
+	p := newTestProcessor(t, cfg, sink)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				td := buildTraces(t,
+					resSpec{attrs: ns("team-a"), spans: spans("a")},
+					resSpec{attrs: ns("team-b"), spans: spans("b")},
+					resSpec{attrs: ns("team-c"), spans: spans("c")},
+					resSpec{attrs: ns("istio-system"), spans: []spanSpec{edgeSpan("e", "team-a")}},
+				)
+				assert.NoError(t, p.ConsumeTraces(context.Background(), td))
+			}
+		}()
+	}
+	wg.Wait()
+	got := sink.byTenant(t)
+	assert.Len(t, got["a"], 400)
+	assert.Len(t, got["b"], 200)
+	assert.Len(t, got["c"], 200)
+	assert.Len(t, got["platform"], 200)
+}

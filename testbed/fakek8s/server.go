@@ -24,6 +24,24 @@
 // watches. Label and field selectors are honoured for equality terms
 // (k=v, k==v, k!=v); other selector syntax is ignored.
 //
+// Use from a test that runs the collector binary as a child process:
+//
+//	k8s := fakek8s.New()
+//	t.Cleanup(k8s.Close) // after the collector has stopped
+//	k8s.AddNamespace(fakek8s.Namespace{Name: "team-a", Labels: map[string]string{"platform.example.com/team": "alpha"}})
+//	k8s.AddPod(fakek8s.Pod{Namespace: "team-a", Name: "app-a", IP: "127.0.0.2"})
+//	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+//	require.NoError(t, k8s.WriteKubeconfig(kubeconfig))
+//	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig) // k8s_attributes: auth_type kubeConfig
+//
+// and send OTLP from 127.0.0.2 (bind the client's local address, e.g. a
+// net.Dialer with LocalAddr) so pod_association `from: connection` finds the
+// pod. With wait_for_metadata: true the collector starts only once pods and
+// namespaces are synced. k8s_attributes v1.0.0 asks for exactly two things
+// with an extract config of metadata + namespace labels: a streaming list
+// (watch with sendInitialEvents=true) of /api/v1/pods and of
+// /api/v1/namespaces (metadata-only); see TestK8sAttributesWithFakeServer.
+//
 // The package is test support only: it has no main and is not part of the
 // distribution.
 package fakek8s // import "github.com/otelcol-mesh/otelcol-mesh/testbed/fakek8s"
