@@ -3,9 +3,11 @@ package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/parse"
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/pathtemplate"
 )
 
@@ -56,8 +58,67 @@ type Config struct {
 	// further services get the bare method as their name.
 	MaxServices int `mapstructure:"max_services"`
 
+	// ContextDiagnostics counts, per service, the sidecar spans that show a
+	// request crossing the service without its trace context, and marks them
+	// with the mesh.context.break attribute.
+	ContextDiagnostics ContextDiagnosticsConfig `mapstructure:"context_diagnostics"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// ContextDiagnosticsConfig configures the context-propagation diagnostics.
+type ContextDiagnosticsConfig struct {
+	// Enabled turns the diagnostics on. Off, the processor behaves exactly
+	// as without this block.
+	Enabled bool `mapstructure:"enabled"`
+
+	// ExcludeNamespaces are namespaces whose spans are neither counted nor
+	// marked (for example namespaces that only run jobs).
+	ExcludeNamespaces []string `mapstructure:"exclude_namespaces"`
+
+	// MaxServices bounds the distinct (service, namespace) label pairs of
+	// the diagnostics metrics; further services are counted as "_other".
+	MaxServices int `mapstructure:"max_services"`
+
+	// MeshPeerCIDRs are the address ranges of in-cluster workloads (the pod
+	// CIDRs). A sidecar inbound root span whose peer address is in one of
+	// them is a suspected break. Empty: only downstream_cluster is evidence.
+	MeshPeerCIDRs []string `mapstructure:"mesh_peer_cidrs"`
+
+	// EdgeNamespaces are the namespaces of gateways and ingress controllers.
+	// An inbound root span whose downstream_cluster names a proxy in one of
+	// them is an edge request, never a suspected break.
+	EdgeNamespaces []string `mapstructure:"edge_namespaces"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// validate checks the context_diagnostics block; Config.Validate calls it
+// so that every message carries the full key path.
+func (c *ContextDiagnosticsConfig) validate() error {
+	const key = "context_diagnostics."
+	var errs error
+	if c.MaxServices < 1 {
+		errs = errors.Join(errs, fmt.Errorf(key+"max_services must be at least 1, got %d", c.MaxServices))
+	}
+	for i, ns := range c.ExcludeNamespaces {
+		if !parse.IsDNSLabel(ns) {
+			errs = errors.Join(errs, fmt.Errorf(key+"exclude_namespaces[%d]: %q is not a namespace name", i, ns))
+		}
+	}
+	for i, ns := range c.EdgeNamespaces {
+		if !parse.IsDNSLabel(ns) {
+			errs = errors.Join(errs, fmt.Errorf(key+"edge_namespaces[%d]: %q is not a namespace name", i, ns))
+		}
+	}
+	for i, cidr := range c.MeshPeerCIDRs {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			errs = errors.Join(errs, fmt.Errorf(key+"mesh_peer_cidrs[%d]: %w", i, err))
+		}
+	}
+	return errs
 }
 
 // PathPattern replaces every path segment that the regular expression
@@ -108,6 +169,7 @@ func (cfg *Config) Validate() error {
 			errs = errors.Join(errs, fmt.Errorf("path_patterns[%d]: %w", i, err))
 		}
 	}
+	errs = errors.Join(errs, cfg.ContextDiagnostics.validate())
 	return errs
 }
 

@@ -37,7 +37,22 @@ func TestLoadConfig(t *testing.T) {
 				},
 				MaxSpanNamesPerService: 50,
 				MaxServices:            20,
+				ContextDiagnostics: ContextDiagnosticsConfig{
+					Enabled:           true,
+					ExcludeNamespaces: []string{"batch-jobs", "kube-system"},
+					MaxServices:       50,
+					MeshPeerCIDRs:     []string{"10.244.0.0/16", "fd00:10:244::/56"},
+					EdgeNamespaces:    []string{"istio-system", "ingress-nginx", "gateways"},
+				},
 			},
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "diagnostics_on"),
+			expected: func() component.Config {
+				cfg := createDefaultConfig().(*Config)
+				cfg.ContextDiagnostics.Enabled = true
+				return cfg
+			}(),
 		},
 		{
 			id: component.NewIDWithName(metadata.Type, "names_off"),
@@ -55,6 +70,11 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_replacement"), errContains: []string{"path_patterns[0]", "replacement"}},
 		// Both problems are reported at once.
 		{id: component.NewIDWithName(metadata.Type, "bad_bounds"), errContains: []string{"max_span_names_per_service", "max_services"}},
+		// Every problem of the nested block, each under its key path.
+		{id: component.NewIDWithName(metadata.Type, "bad_diagnostics"), errContains: []string{
+			"context_diagnostics.max_services must be at least 1", `context_diagnostics.exclude_namespaces[0]: "Team_A"`,
+			`context_diagnostics.edge_namespaces[0]: ""`, "context_diagnostics.mesh_peer_cidrs[0]",
+		}},
 	}
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)

@@ -19,6 +19,9 @@ const (
 	defaultSpanName               = SpanNamePathTemplate
 	defaultMaxSpanNamesPerService = 100
 	defaultMaxServices            = 1000
+	// defaultDiagnosticsMaxServices bounds the service label of the context
+	// diagnostics metrics (times 3 series each, plus "_other").
+	defaultDiagnosticsMaxServices = 500
 	// maxNameLength is the longest span name (and service name) the
 	// cardinality bound tracks; longer names collapse to the bare method.
 	maxNameLength = 256
@@ -40,6 +43,11 @@ func createDefaultConfig() component.Config {
 		SpanName:               defaultSpanName,
 		MaxSpanNamesPerService: defaultMaxSpanNamesPerService,
 		MaxServices:            defaultMaxServices,
+		ContextDiagnostics: ContextDiagnosticsConfig{
+			Enabled:        false,
+			MaxServices:    defaultDiagnosticsMaxServices,
+			EdgeNamespaces: []string{"istio-system", "ingress-nginx"},
+		},
 	}
 }
 

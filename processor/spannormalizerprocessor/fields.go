@@ -118,6 +118,8 @@ const (
 	hasRPCMethod
 	hasRPCStatus
 	hasDestinationNamespace
+	hasContextBreak
+	hasContextEvidence
 )
 
 // Stable attribute names written by the processor.
@@ -278,6 +280,10 @@ func (f *fields) observe(k string, v pcommon.Value) {
 		f.has |= 1 << hasRPCStatus
 	case meshattr.DestinationNamespace:
 		f.has |= 1 << hasDestinationNamespace
+	case meshattr.ContextBreak:
+		f.has |= 1 << hasContextBreak
+	case meshattr.ContextEvidence:
+		f.has |= 1 << hasContextEvidence
 	default:
 		if !f.envoyTag && strings.HasPrefix(k, "istio.") {
 			f.envoyTag = true

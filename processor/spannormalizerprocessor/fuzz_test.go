@@ -60,6 +60,9 @@ func FuzzNormalize(f *testing.F) {
 	cfg := defaultConfig()
 	cfg.MaxSpanNamesPerService = 50
 	cfg.MaxServices = 20
+	cfg.ContextDiagnostics.Enabled = true
+	cfg.ContextDiagnostics.MaxServices = 5
+	cfg.ContextDiagnostics.MeshPeerCIDRs = []string{"10.0.0.0/8", "::/0"}
 	p, sink := newProcessor(f, cfg, nopSettings())
 	m := &ptrace.ProtoMarshaler{}
 
@@ -75,9 +78,12 @@ func FuzzNormalize(f *testing.F) {
 		span.SetName("in")
 		span.SetKind(ptrace.SpanKind(kind % 6))
 		decodeAttrs(span.Attributes(), data)
-		claimed := ""
+		claimed, claimedMark := "", ""
 		if v, ok := span.Attributes().Get(meshattr.DestinationNamespace); ok {
 			claimed = v.AsString()
+		}
+		if v, ok := span.Attributes().Get(meshattr.ContextBreak); ok {
+			claimedMark = v.AsString()
 		}
 
 		require.NoError(t, p.ConsumeTraces(context.Background(), td))
@@ -93,6 +99,10 @@ func FuzzNormalize(f *testing.F) {
 		// namespace name (a claimed one only survives on spans it does not touch).
 		if v, ok := got.Attributes().Get(meshattr.DestinationNamespace); ok && v.AsString() != claimed {
 			require.True(t, parse.IsDNSLabel(v.Str()), "destination namespace %q", v.Str())
+		}
+		// The fuzzed span is a root: a mark is one of the two documented values.
+		if v, ok := got.Attributes().Get(meshattr.ContextBreak); ok && v.AsString() != claimedMark {
+			require.Contains(t, []string{meshattr.ContextBreakOutboundRoot, meshattr.ContextBreakInboundRootFromMesh}, v.Str())
 		}
 	})
 }

@@ -46,6 +46,7 @@ type spanNormalizer struct {
 	keep         bool
 	k8sIdentity  bool
 	namer        *pathtemplate.Namer // nil when span_name is off
+	diag         *diagnostics        // nil when context_diagnostics is off
 	maxNames     int
 	maxServices  int
 
@@ -82,6 +83,12 @@ func newSpanNormalizer(set processor.Settings, cfg *Config) (*spanNormalizer, er
 			patterns = append(patterns, compiled)
 		}
 		p.namer = pathtemplate.New(patterns, cfg.MaxSpanNamesPerService, cfg.MaxServices, maxNameLength)
+	}
+	p.diag, err = newDiagnostics(&cfg.ContextDiagnostics, set.Logger,
+		tb.ProcessorSpannormalizerContextBreaks, tb.ProcessorSpannormalizerContextPropagated)
+	if err != nil {
+		tb.Shutdown()
+		return nil, err
 	}
 	p.sourceOpts[sourceEnvoy] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", SourceEnvoy)))
 	p.sourceOpts[sourceNginx] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", SourceNginx)))
@@ -142,6 +149,9 @@ func (p *spanNormalizer) processTraces(ctx context.Context, td ptrace.Traces) (p
 				c.invalid[src] += s.invalid
 			}
 		}
+		if p.diag != nil {
+			p.diag.flush(ctx, &res)
+		}
 	}
 	p.record(ctx, &c)
 	return td, nil
@@ -193,6 +203,8 @@ type resourceState struct {
 	// service is the service.name used for the cardinality bound.
 	service     string
 	serviceRead bool
+	// diag is the context diagnostics' state of this resource.
+	diag diagState
 }
 
 func (r *resourceState) serviceName() string {
@@ -285,6 +297,9 @@ func (p *spanNormalizer) normalize(span ptrace.Span, s *spanState, src source, r
 	s.readNetwork(&r)
 	s.readRPC(&r, src)
 	s.readDestination(&r, src, cluster, clusterOK)
+	if p.diag != nil && nodeOK && node.Sidecar {
+		r.contextBreak, r.contextEvidence = p.diag.check(span, s, &r, res)
+	}
 
 	attrs := span.Attributes()
 	p.write(attrs, s, &r)

@@ -51,6 +51,9 @@ type rewrite struct {
 	serverPort    int64
 	peerService   string
 	destNamespace string
+
+	// Context diagnostics: the mark and its evidence ("" for none).
+	contextBreak, contextEvidence string
 }
 
 // port returns a valid port (1-65535) from an int or numeric string value.
@@ -321,6 +324,24 @@ func (p *spanNormalizer) write(attrs pcommon.Map, s *spanState, r *rewrite) {
 	} else if !s.missing(hasDestinationNamespace) {
 		// Only this processor may set it; never trust one from the sender.
 		attrs.Remove(meshattr.DestinationNamespace)
+	}
+	if p.diag != nil {
+		writeContextMark(attrs, s, r)
+	}
+}
+
+// writeContextMark sets the context diagnostics' mark, and removes one this
+// processor did not set (only it may mark a span).
+func writeContextMark(attrs pcommon.Map, s *spanState, r *rewrite) {
+	if r.contextBreak != "" {
+		attrs.PutStr(meshattr.ContextBreak, r.contextBreak)
+	} else if !s.missing(hasContextBreak) {
+		attrs.Remove(meshattr.ContextBreak)
+	}
+	if r.contextEvidence != "" {
+		attrs.PutStr(meshattr.ContextEvidence, r.contextEvidence)
+	} else if !s.missing(hasContextEvidence) {
+		attrs.Remove(meshattr.ContextEvidence)
 	}
 }
 

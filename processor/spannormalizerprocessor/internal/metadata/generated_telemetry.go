@@ -28,6 +28,8 @@ type TelemetryBuilder struct {
 	meter                                     metric.Meter
 	mu                                        sync.Mutex
 	registrations                             []metric.Registration
+	ProcessorSpannormalizerContextBreaks      metric.Int64Counter
+	ProcessorSpannormalizerContextPropagated  metric.Int64Counter
 	ProcessorSpannormalizerSpanNamesCollapsed metric.Int64Counter
 	ProcessorSpannormalizerSpansNormalized    metric.Int64Counter
 	ProcessorSpannormalizerSpansPassedThrough metric.Int64Counter
@@ -63,6 +65,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorSpannormalizerContextBreaks, err = builder.meter.Int64Counter(
+		"otelcol_processor_spannormalizer_context_breaks",
+		metric.WithDescription("Number of Envoy sidecar spans that show a request crossing a service without its trace context (context_diagnostics). [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSpannormalizerContextPropagated, err = builder.meter.Int64Counter(
+		"otelcol_processor_spannormalizer_context_propagated",
+		metric.WithDescription("Number of Envoy sidecar outbound spans that carried the calling service's trace context (context_diagnostics). [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorSpannormalizerSpanNamesCollapsed, err = builder.meter.Int64Counter(
 		"otelcol_processor_spannormalizer_span_names_collapsed",
 		metric.WithDescription("Number of span names replaced by the bare method because a cardinality or length bound was reached. [Development]"),

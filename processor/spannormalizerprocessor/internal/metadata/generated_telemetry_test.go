@@ -18,6 +18,8 @@ func TestNewTelemetryBuilderAppliesOptions(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	assert.Equal(t, 1, called)
+	assert.NotNil(t, tb.ProcessorSpannormalizerContextBreaks)
+	assert.NotNil(t, tb.ProcessorSpannormalizerContextPropagated)
 	assert.NotNil(t, tb.ProcessorSpannormalizerSpansNormalized)
 	assert.NotNil(t, tb.ProcessorSpannormalizerSpansPassedThrough)
 	assert.NotNil(t, tb.ProcessorSpannormalizerSpanNamesCollapsed)

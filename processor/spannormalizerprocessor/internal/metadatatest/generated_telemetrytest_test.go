@@ -24,11 +24,15 @@ func TestEveryMetricIsAssertable(t *testing.T) {
 	defer tb.Shutdown()
 
 	ctx := context.Background()
+	tb.ProcessorSpannormalizerContextBreaks.Add(ctx, 5)
+	tb.ProcessorSpannormalizerContextPropagated.Add(ctx, 6)
 	tb.ProcessorSpannormalizerSpanNamesCollapsed.Add(ctx, 1)
 	tb.ProcessorSpannormalizerSpansNormalized.Add(ctx, 2)
 	tb.ProcessorSpannormalizerSpansPassedThrough.Add(ctx, 3)
 	tb.ProcessorSpannormalizerValuesInvalid.Add(ctx, 4)
 
+	AssertEqualProcessorSpannormalizerContextBreaks(t, tel, []metricdata.DataPoint[int64]{{Value: 5}}, metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSpannormalizerContextPropagated(t, tel, []metricdata.DataPoint[int64]{{Value: 6}}, metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSpannormalizerSpanNamesCollapsed(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSpannormalizerSpansNormalized(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSpannormalizerSpansPassedThrough(t, tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
