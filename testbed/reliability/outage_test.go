@@ -16,6 +16,7 @@ import (
 // twoTenantConfig runs one pipeline per tenant, each from its own OTLP
 // receiver to its own exporter with a static X-Scope-OrgID, so that a span
 // sent to the alpha receiver may only ever reach Tempo as tenant alpha.
+// Tenants alpha and beta export over gRPC, gamma over HTTP.
 // The batch processor is the shipped one; the queue is the exporter default
 // except for QueueSize; retries start at 1s and back off to at most 5s so the
 // recovery after Tempo returns is short.
@@ -32,6 +33,10 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:{{.BetaGRPC}}
+  otlp/gamma:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{{.GammaGRPC}}
 processors:
   memory_limiter:
     check_interval: 1s
@@ -56,6 +61,12 @@ exporters:
     retry_on_failure: {initial_interval: 1s, max_interval: 5s}
     sending_queue:
       queue_size: {{.QueueSize}}
+  otlp_http/gamma:
+    endpoint: http://{{.SinkHTTP}}
+    headers: {X-Scope-OrgID: gamma}
+    retry_on_failure: {initial_interval: 1s, max_interval: 5s}
+    sending_queue:
+      queue_size: {{.QueueSize}}
 service:
   extensions: [health_check]` + telemetryBlock + `
   pipelines:
@@ -67,25 +78,31 @@ service:
       receivers: [otlp/beta]
       processors: [memory_limiter, batch]
       exporters: [otlp_grpc/beta]
+    traces/gamma:
+      receivers: [otlp/gamma]
+      processors: [memory_limiter, batch]
+      exporters: [otlp_http/gamma]
 `
 
 type twoTenantData struct {
 	harness.Ports
 	BetaGRPC     int
+	GammaGRPC    int
 	Sink         string
+	SinkHTTP     string
 	BatchSize    int
 	BatchMax     int
 	BatchTimeout string
 	QueueSize    int
 }
 
-func startTwoTenants(t *testing.T, sink *temposink.Sink, d twoTenantData) (*harness.Collector, *stream, *stream) {
+func startTwoTenants(t *testing.T, sink *temposink.Sink, d twoTenantData) (*harness.Collector, *stream, *stream, *stream) {
 	t.Helper()
 	d.Ports = harness.NewPorts(t)
-	d.BetaGRPC = harness.FreePort(t)
-	d.Sink = sink.GRPCAddr()
+	d.BetaGRPC, d.GammaGRPC = harness.FreePort(t), harness.FreePort(t)
+	d.Sink, d.SinkHTTP = sink.GRPCAddr(), sink.HTTPAddr()
 	col := harness.Start(t, harness.Options{Config: harness.Render(t, twoTenantConfig, d), Ports: d.Ports})
-	return col, newStream(t, 'a', d.Ports.OTLPGRPC), newStream(t, 'b', d.BetaGRPC)
+	return col, newStream(t, 'a', d.Ports.OTLPGRPC), newStream(t, 'b', d.BetaGRPC), newStream(t, 'c', d.GammaGRPC)
 }
 
 // TestTempoOutage takes the sink down for RELIABILITY_OUTAGE (30s by
@@ -94,71 +111,93 @@ func startTwoTenants(t *testing.T, sink *temposink.Sink, d twoTenantData) (*harn
 // under its own tenant only, and nothing is counted as failed.
 func TestTempoOutage(t *testing.T) {
 	outage := outageDuration(t)
-	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	col, alpha, beta := startTwoTenants(t, sink, twoTenantData{
+	sink := startSink(t, temposink.Config{})
+	col, alpha, beta, gamma := startTwoTenants(t, sink, twoTenantData{
 		BatchSize: 1024, BatchMax: 2048, BatchTimeout: "200ms", QueueSize: 1000,
 	})
+	tenants := []struct {
+		name, exporter string
+		s              *stream
+	}{{"alpha", "otlp_grpc/alpha", alpha}, {"beta", "otlp_grpc/beta", beta}, {"gamma", "otlp_http/gamma", gamma}}
 
-	// 20 spans every 50ms per tenant: 400 spans/s each, 800 spans/s in all.
+	// 20 spans every 50ms per tenant: 400 spans/s each, 1200 spans/s in all.
 	const perReq, interval = 20, 50 * time.Millisecond
 	ctx, stopLoad := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { stopLoad(); wg.Wait() }()
-	alpha.steady(ctx, &wg, perReq, 0, interval)
-	beta.steady(ctx, &wg, perReq, 0, interval)
+	for _, tn := range tenants {
+		tn.s.steady(ctx, &wg, perReq, 0, interval)
+	}
 
 	time.Sleep(2 * time.Second)
 	sink.Down()
-	downAt := time.Now()
 	time.Sleep(outage)
 	m := scrape(t, col)
-	queued := exporterMetric(m, "otelcol_exporter_queue_size", "otlp_grpc/alpha") +
-		exporterMetric(m, "otelcol_exporter_queue_size", "otlp_grpc/beta")
-	acceptedAtUp := alpha.acceptedCount() + beta.acceptedCount()
+	queued := map[string]float64{}
+	acceptedAtUp := map[string]int{}
+	for _, tn := range tenants {
+		queued[tn.name] = exporterMetric(m, "otelcol_exporter_queue_size", tn.exporter)
+		acceptedAtUp[tn.name] = tn.s.acceptedCount()
+	}
 	require.NoError(t, sink.Up())
 	upAt := time.Now()
 
-	// The backlog is delivered when the sink holds as many spans as were
-	// accepted before it came back.
-	recovery, ok := waitFor(60*time.Second, func() bool {
+	// A tenant's backlog is delivered when the sink holds as many of its
+	// spans as had been accepted before the sink came back.
+	recovered := map[string]time.Duration{}
+	_, ok := waitFor(3*time.Minute, func() bool {
 		st := sink.Stats()
-		return st.Spans["alpha"]+st.Spans["beta"] >= acceptedAtUp
+		for _, tn := range tenants {
+			if _, done := recovered[tn.name]; !done && st.Spans[tn.name] >= acceptedAtUp[tn.name] {
+				recovered[tn.name] = time.Since(upAt)
+			}
+		}
+		return len(recovered) == len(tenants)
 	})
 	time.Sleep(2 * time.Second) // steady load goes on after the recovery
 	stopLoad()
 	wg.Wait()
-	total := alpha.acceptedCount() + beta.acceptedCount()
 	_, _ = waitFor(30*time.Second, func() bool {
 		st := sink.Stats()
-		return st.Spans["alpha"]+st.Spans["beta"] >= total
+		for _, tn := range tenants {
+			if st.Spans[tn.name] < tn.s.acceptedCount() {
+				return false
+			}
+		}
+		return true
 	})
 
-	da, db := alpha.compare(sink, "alpha"), beta.compare(sink, "beta")
 	m = scrape(t, col)
-	t.Logf("outage %s (down at +2s) under 800 spans/s (400/s per tenant); %d requests queued in the exporters at the end of the outage; %d spans accepted before the sink came back",
-		outage.Round(time.Millisecond), int(queued), acceptedAtUp)
-	t.Logf("recovery: backlog delivered %s after the sink came back (ok=%v); outage+recovery %s",
-		recovery.Round(time.Millisecond), ok, upAt.Sub(downAt).Round(time.Millisecond)+recovery.Round(time.Millisecond))
-	t.Logf("tenant alpha: sent=%d refused=%d %s", alpha.sentCount(), alpha.refusedCount(), da)
-	t.Logf("tenant beta:  sent=%d refused=%d %s", beta.sentCount(), beta.refusedCount(), db)
+	t.Logf("outage %s (down at +2s) under 1200 spans/s (400/s per tenant; alpha and beta over gRPC, gamma over HTTP)", outage.Round(time.Millisecond))
+	results := map[string]delivery{}
+	total := 0
+	for _, tn := range tenants {
+		d := tn.s.compare(sink, tn.name)
+		results[tn.name] = d
+		total += tn.s.acceptedCount()
+		t.Logf("tenant %-5s (%s): %.0f requests queued at the end of the outage, %d spans accepted before the sink came back; backlog delivered %s after it came back; sent=%d refused=%d %s",
+			tn.name, tn.exporter, queued[tn.name], acceptedAtUp[tn.name], recovered[tn.name].Round(time.Millisecond), tn.s.sentCount(), tn.s.refusedCount(), d)
+	}
 	t.Logf("collector: receiver accepted=%.0f refused=%.0f; exporter sent=%.0f send_failed=%.0f enqueue_failed=%.0f",
 		m.Sum("otelcol_receiver_accepted_spans", nil), m.Sum("otelcol_receiver_refused_spans", nil),
 		m.Sum("otelcol_exporter_sent_spans", nil), m.Sum("otelcol_exporter_send_failed_spans", nil),
 		m.Sum("otelcol_exporter_enqueue_failed_spans", nil))
 
-	require.True(t, ok, "backlog not delivered within 60s of the sink's return")
-	for name, d := range map[string]delivery{"alpha": da, "beta": db} {
+	require.True(t, ok, "backlog not delivered within 3 min of the sink's return")
+	for name, d := range results {
 		assert.Zero(t, d.missing, "%s: spans lost", name)
 		assert.Zero(t, d.duplicated, "%s: spans delivered twice", name)
 		assert.Zero(t, d.foreign, "%s: spans that belong to another tenant", name)
 		assert.Equal(t, d.accepted, d.received, name)
 	}
-	assert.Zero(t, alpha.refusedCount()+beta.refusedCount(), "the receiver refused nothing: the queue absorbed the outage")
-	assert.Greater(t, queued, float64(0), "the exporters queued during the outage")
+	for _, tn := range tenants {
+		assert.Zero(t, tn.s.refusedCount(), "%s: the receiver refused nothing, the queue absorbed the outage", tn.name)
+		assert.Positive(t, queued[tn.name], "%s: the exporter queued during the outage", tn.name)
+	}
 	assert.Zero(t, m.Sum("otelcol_exporter_send_failed_spans", nil))
 	assert.Zero(t, m.Sum("otelcol_exporter_enqueue_failed_spans", nil))
 	assert.Equal(t, float64(total), m.Sum("otelcol_exporter_sent_spans", nil))
-	assert.Equal(t, []string{"alpha", "beta"}, sink.Tenants())
+	assert.Equal(t, []string{"alpha", "beta", "gamma"}, sink.Tenants())
 	require.NoError(t, col.Stop(30*time.Second))
 }
 
@@ -169,9 +208,9 @@ func TestTempoOutage(t *testing.T) {
 // outage or counted in otelcol_exporter_enqueue_failed_spans, exactly.
 func TestQueueOverflowIsCounted(t *testing.T) {
 	const queueSize, perReq = 5, 100
-	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
+	sink := startSink(t, temposink.Config{})
 	// One 100-span request per batch: batch size = request size, long timeout.
-	col, alpha, _ := startTwoTenants(t, sink, twoTenantData{
+	col, alpha, _, _ := startTwoTenants(t, sink, twoTenantData{
 		BatchSize: perReq, BatchMax: perReq, BatchTimeout: "10s", QueueSize: queueSize,
 	})
 
