@@ -216,4 +216,40 @@ func BenchmarkNormalize(b *testing.B) {
 	b.Run("transform_ottl", func(b *testing.B) {
 		run(b, newOTTLProcessor(b, consumertest.NewNop()))
 	})
+	// context_diagnostics on, same mix: every sidecar span has a parent
+	// (20 propagated outbound calls, 20 inbound spans checked and passed).
+	diagCfg := defaultConfig()
+	diagCfg.ContextDiagnostics.Enabled = true
+	diagCfg.ContextDiagnostics.MeshPeerCIDRs = []string{"10.244.0.0/16"}
+	b.Run("spannormalizer_diagnostics", func(b *testing.B) {
+		run(b, newProcessorTo(b, diagCfg, nopSettings(), consumertest.NewNop()))
+	})
+	// The worst case: every sidecar span is a root, so every one of them is
+	// a break to count and mark (outbound_root, inbound_root_from_mesh via
+	// the peer address). run copies `mix`, so swap in the rootless copy.
+	rootless := ptrace.NewTraces()
+	mix.CopyTo(rootless)
+	clearSidecarParents(rootless)
+	b.Run("spannormalizer_diagnostics_all_breaks", func(b *testing.B) {
+		saved := mix
+		mix = rootless
+		defer func() { mix = saved }()
+		run(b, newProcessorTo(b, diagCfg, nopSettings(), consumertest.NewNop()))
+	})
+}
+
+// clearSidecarParents makes every Envoy sidecar span of td a root span.
+func clearSidecarParents(td ptrace.Traces) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				if v, ok := spans.At(k).Attributes().Get("node_id"); ok && strings.HasPrefix(v.Str(), "sidecar~") {
+					spans.At(k).SetParentSpanID(pcommon.SpanID{})
+				}
+			}
+		}
+	}
 }

@@ -248,29 +248,71 @@ func (d *diagnostics) inboundEvidence(s *spanState, r *rewrite) string {
 	return ""
 }
 
-// flush adds one resource's counts to the metrics: at most three Adds per
-// resource, never per span.
-func (d *diagnostics) flush(ctx context.Context, res *resourceState) {
-	e := res.diag.entry
-	if e == nil {
+// maxPending bounds the services of one request whose counts are summed
+// before they are added; a request from one proxy has one.
+const maxPending = 8
+
+// diagPending sums a request's counts per service so that each service gets
+// at most three Adds per request, never one per span.
+type diagPending struct {
+	n     int
+	items [maxPending]struct {
+		entry      *serviceDiag
+		breaks     [numBreakKinds]int64
+		propagated int64
+	}
+}
+
+// collect moves one resource's counts into the request's sums; when more
+// than maxPending services are in one request, the extra ones are added at
+// once.
+func (d *diagnostics) collect(ctx context.Context, pend *diagPending, res *resourceState) {
+	c := &res.diag
+	if c.entry == nil || (c.propagated == 0 && c.breaks == [numBreakKinds]int64{}) {
 		return
 	}
-	c := &res.diag
-	out := c.breaks[breakOutboundRoot]
-	if (c.propagated > 0 || out > 0) && !e.outboundSeen.Load() && e.outboundSeen.CompareAndSwap(false, true) {
+	for i := 0; i < pend.n; i++ {
+		if it := &pend.items[i]; it.entry == c.entry {
+			it.propagated += c.propagated
+			for k := range it.breaks {
+				it.breaks[k] += c.breaks[k]
+			}
+			return
+		}
+	}
+	if pend.n == maxPending {
+		d.add(ctx, c.entry, c.propagated, &c.breaks)
+		return
+	}
+	it := &pend.items[pend.n]
+	pend.n++
+	it.entry, it.propagated, it.breaks = c.entry, c.propagated, c.breaks
+}
+
+// flush adds the request's sums to the metrics.
+func (d *diagnostics) flush(ctx context.Context, pend *diagPending) {
+	for i := 0; i < pend.n; i++ {
+		it := &pend.items[i]
+		d.add(ctx, it.entry, it.propagated, &it.breaks)
+	}
+}
+
+func (d *diagnostics) add(ctx context.Context, e *serviceDiag, propagated int64, breaks *[numBreakKinds]int64) {
+	out := breaks[breakOutboundRoot]
+	if (propagated > 0 || out > 0) && !e.outboundSeen.Load() && e.outboundSeen.CompareAndSwap(false, true) {
 		// First outbound call of this service: create both series, one
 		// possibly at 0, so its coverage can be computed.
-		d.propagated.Add(ctx, c.propagated, e.propagated)
+		d.propagated.Add(ctx, propagated, e.propagated)
 		d.breaks.Add(ctx, out, e.breaks[breakOutboundRoot])
 	} else {
-		if c.propagated > 0 {
-			d.propagated.Add(ctx, c.propagated, e.propagated)
+		if propagated > 0 {
+			d.propagated.Add(ctx, propagated, e.propagated)
 		}
 		if out > 0 {
 			d.breaks.Add(ctx, out, e.breaks[breakOutboundRoot])
 		}
 	}
-	if n := c.breaks[breakInboundRootFromMesh]; n > 0 {
+	if n := breaks[breakInboundRootFromMesh]; n > 0 {
 		d.breaks.Add(ctx, n, e.breaks[breakInboundRootFromMesh])
 	}
 }

@@ -361,7 +361,7 @@ func TestContextDiagnosticsFixtures(t *testing.T) {
 
 // TestContextDiagnosticsCardinalityBound: beyond max_services every service
 // is "_other" (service and namespace), the limit is logged once, and the
-// spans are still marked. Counts of one request are added per resource.
+// spans are still marked. Counts of one request are summed per service.
 func TestContextDiagnosticsCardinalityBound(t *testing.T) {
 	cfg := diagConfig(func(c *ContextDiagnosticsConfig) { c.MaxServices = 2 })
 	tel := componenttest.NewTelemetry()
@@ -375,7 +375,7 @@ func TestContextDiagnosticsCardinalityBound(t *testing.T) {
 	for _, svc := range []string{"a", "b", "c", "a", "d", "b"} {
 		sidecar(t, ptrace.SpanKindClient, svc, "team-x", false, nil).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 	}
-	// A second span in b's last resource: one resource, one Add of 2.
+	// A second span in b's last resource.
 	rs := td.ResourceSpans().At(td.ResourceSpans().Len() - 1)
 	firstSpan(sidecar(t, ptrace.SpanKindClient, "b", "team-x", false, nil)).CopyTo(rs.ScopeSpans().At(0).Spans().AppendEmpty())
 	// No identity at all: "_other" too.
@@ -404,4 +404,24 @@ func TestContextDiagnosticsCreateRejectsBadCIDR(t *testing.T) {
 	cfg := diagConfig(func(c *ContextDiagnosticsConfig) { c.MeshPeerCIDRs = []string{"10.0.0.0"} })
 	_, err := NewFactory().CreateTraces(context.Background(), nopSettings(), cfg, consumertest.NewNop())
 	assert.Error(t, err)
+}
+
+// TestContextDiagnosticsManyServicesInOneRequest: more services in one
+// request than the per-request sums hold are still all counted.
+func TestContextDiagnosticsManyServicesInOneRequest(t *testing.T) {
+	td := ptrace.NewTraces()
+	var want []metricdata.DataPoint[int64]
+	for i := 0; i < 2*maxPending+1; i++ {
+		svc := fmt.Sprintf("svc%d", i)
+		for range 2 {
+			sidecar(t, ptrace.SpanKindClient, svc, "team-x", i%2 == 0, nil).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+		if i%2 == 0 {
+			want = append(want, propagatedPoint(2, svc, "team-x"))
+		} else {
+			want = append(want, propagatedPoint(0, svc, "team-x"))
+		}
+	}
+	_, tel := diagRun(t, diagConfig(nil), td)
+	metadatatest.AssertEqualProcessorSpannormalizerContextPropagated(t, tel, want, metricdatatest.IgnoreTimestamp())
 }

@@ -122,6 +122,7 @@ func (p *spanNormalizer) processTraces(ctx context.Context, td ptrace.Traces) (p
 	var c counts
 	var s spanState
 	var nameBuf [maxNameLength + 32]byte
+	var pend diagPending
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -150,8 +151,11 @@ func (p *spanNormalizer) processTraces(ctx context.Context, td ptrace.Traces) (p
 			}
 		}
 		if p.diag != nil {
-			p.diag.flush(ctx, &res)
+			p.diag.collect(ctx, &pend, &res)
 		}
+	}
+	if p.diag != nil {
+		p.diag.flush(ctx, &pend)
 	}
 	p.record(ctx, &c)
 	return td, nil
