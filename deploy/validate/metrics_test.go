@@ -112,9 +112,11 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 		"otelcol_exporter_send_failed_spans",
 	}
 	if have["processors"]["spannormalizer"] {
-		SetPath(cfg, map[string]any{"max_services": 1, "max_span_names_per_service": 1}, "processors", "spannormalizer/events")
+		SetPath(cfg, map[string]any{"max_services": 1, "max_span_names_per_service": 1,
+			"context_diagnostics": map[string]any{"enabled": true}}, "processors", "spannormalizer/events")
 		eventProcs = append(eventProcs, "spannormalizer/events")
-		needed = append(needed, "otelcol_processor_spannormalizer_span_names_collapsed", "otelcol_processor_spannormalizer_values_invalid")
+		needed = append(needed, "otelcol_processor_spannormalizer_span_names_collapsed", "otelcol_processor_spannormalizer_values_invalid",
+			"otelcol_processor_spannormalizer_context_breaks", "otelcol_processor_spannormalizer_context_propagated")
 	}
 	if have["processors"]["tenantrouting"] {
 		SetPath(cfg, map[string]any{
@@ -140,6 +142,7 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 	waitHealthy(t, "http://"+addr(2)+"/")
 
 	invalid := invalidProxySpan(t, filepath.Join(fixturesDir, "istio-sidecar-inbound.json"))
+	contextBreak := rootSpan(t, filepath.Join(fixturesDir, "istio-sidecar-outbound-error.json"))
 	var got map[string]bool
 	for attempt := 0; attempt < 60; attempt++ {
 		for _, f := range fixtures {
@@ -152,6 +155,7 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 				postFixture(t, "http://"+addr(8)+"/v1/traces", f)
 			}
 			postBody(t, "http://"+addr(8)+"/v1/traces", invalid)
+			postBody(t, "http://"+addr(8)+"/v1/traces", contextBreak)
 		}
 		got = scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3]))
 		if hasAll(got, needed) {
@@ -366,6 +370,32 @@ func invalidProxySpan(t *testing.T, file string) []byte {
 	}
 	if changed == 0 {
 		t.Fatalf("%s has no http.status_code or request_size to spoil", file)
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// rootSpan returns a fixture with its spans' parents removed: a sidecar
+// outbound root span is a context break for spannormalizer's diagnostics.
+func rootSpan(t *testing.T, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range doc["resourceSpans"].([]any) {
+		for _, ss := range rs.(map[string]any)["scopeSpans"].([]any) {
+			for _, sp := range ss.(map[string]any)["spans"].([]any) {
+				delete(sp.(map[string]any), "parentSpanId")
+			}
+		}
 	}
 	out, err := json.Marshal(doc)
 	if err != nil {
