@@ -9,6 +9,8 @@ BINARY      := $(CURDIR)/_build/otelcol-mesh
 LOCAL_CONFIG := distribution/config/local.yaml
 # Fuzz time per target inside `make test`; `make fuzz FUZZTIME=5m` digs deeper.
 FUZZTIME    ?= 10s
+# `make bench BENCHFLAGS=-quick` for a 2-minute run; `go run ./testbed/cmd/meshbench -h` lists every knob.
+BENCHFLAGS  ?=
 
 # Our component sources: a change to any of them rebuilds the binary.
 COMPONENT_SOURCES := $(shell find processor components internal -name '*.go' ! -name '*_test.go' 2>/dev/null)
@@ -73,7 +75,7 @@ lint: $(STATICCHECK)
 	cd deploy/validate && $(GO) vet ./... && $(STATICCHECK) ./...
 
 bench: $(BINARY)
-	OTELCOL_MESH_BIN=$(BINARY) $(GO) run ./testbed/cmd/meshbench
+	OTELCOL_MESH_BIN=$(BINARY) $(GO) run ./testbed/cmd/meshbench $(BENCHFLAGS)
 
 IMAGE_TAG ?= otelcol-mesh:$(shell sed -n 's/^  version: *//p' builder-config.yaml)
 
