@@ -220,38 +220,37 @@ func (s *Server) DeletePod(namespace, name string) {
 
 // AddNamespace adds or replaces a namespace and streams the change.
 func (s *Server) AddNamespace(n Namespace) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rv++
 	if n.UID == "" {
 		n.UID = "uid-ns-" + n.Name
 	}
 	n.Labels = cloneMap(n.Labels)
-	typ := "ADDED"
-	if _, ok := s.namespaces[n.Name]; ok {
-		typ = "MODIFIED"
-	}
-	s.namespaces[n.Name] = &n
-	snap := n
-	s.record(event{rv: s.rv, kind: kindNamespace, typ: typ, obj: &snap})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	upsert(s, s.namespaces, n.Name, n, kindNamespace)
 }
 
 // AddNode adds or replaces a node (served as metadata) and streams the change.
 func (s *Server) AddNode(n Node) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rv++
 	if n.UID == "" {
 		n.UID = "uid-node-" + n.Name
 	}
 	n.Labels = cloneMap(n.Labels)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	upsert(s, s.nodes, n.Name, n, kindNode)
+}
+
+// upsert stores a cluster-scoped object and records the change. s.mu must
+// be held.
+func upsert[T any](s *Server, store map[string]*T, name string, obj T, kind resourceKind) {
 	typ := "ADDED"
-	if _, ok := s.nodes[n.Name]; ok {
+	if _, ok := store[name]; ok {
 		typ = "MODIFIED"
 	}
-	s.nodes[n.Name] = &n
-	snap := n
-	s.record(event{rv: s.rv, kind: kindNode, typ: typ, obj: &snap})
+	store[name] = &obj
+	snap := obj
+	s.rv++
+	s.record(event{rv: s.rv, kind: kind, typ: typ, obj: &snap})
 }
 
 // record appends an event and wakes the watches. s.mu must be held.
