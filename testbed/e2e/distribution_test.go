@@ -14,6 +14,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 )
@@ -152,4 +155,44 @@ func TestComponentsMatchManifest(t *testing.T) {
 	manifest, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "builder-config.yaml"))
 	require.NoError(t, err)
 	assert.ElementsMatch(t, manifestModules(t, manifest), listed)
+}
+
+// TestShippedConfigKeepsExportsUnderFourMiB sends large spans (5 KiB each,
+// far more than fit in 4 MiB per batch) through local.yaml + local-tempo.yaml
+// into the sink, which keeps grpc-go's 4 MiB limit as Tempo does: the
+// byte-capped export batches must deliver every span.
+func TestShippedConfigKeepsExportsUnderFourMiB(t *testing.T) {
+	sink := startSink(t)
+	ports := harness.NewPorts(t)
+	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
+	col := harness.Start(t, harness.Options{
+		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
+		Ports:       ports,
+		Env:         append(localEnv(ports), "TEMPO_ENDPOINT="+sink.GRPCAddr(), "TEMPO_TENANT=big"),
+	})
+	exp, err := otlptracegrpc.New(context.Background(),
+		otlptracegrpc.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", ports.OTLPGRPC)), otlptracegrpc.WithInsecure())
+	require.NoError(t, err)
+	const spans = 6000
+	payload := strings.Repeat("x", 5<<10)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithMaxExportBatchSize(256), sdktrace.WithBlocking()))
+	tracer := tp.Tracer("big")
+	for i := 0; i < spans; i++ {
+		_, span := tracer.Start(context.Background(), "big")
+		span.SetAttributes(attribute.String("payload", payload))
+		span.End()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, tp.Shutdown(ctx))
+
+	assert.Eventually(t, func() bool { return sink.SpanCount("big") == spans }, 60*time.Second, 100*time.Millisecond)
+	assert.Equal(t, spans, sink.SpanCount("big"), "spans at the sink (%d MiB sent)", spans*len(payload)>>20)
+	scrapeCtx, cancelScrape := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelScrape()
+	metrics, err := col.Metrics(scrapeCtx)
+	require.NoError(t, err)
+	assert.Equal(t, float64(spans), metrics.Sum("otelcol_receiver_accepted_spans", nil))
+	assert.Equal(t, 0.0, metrics.Sum("otelcol_exporter_send_failed_spans", nil))
+	require.NoError(t, col.Stop(30*time.Second))
 }
