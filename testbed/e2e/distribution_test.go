@@ -19,6 +19,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
+	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
 // localEnv moves the shipped local config onto the test's free ports.
@@ -29,6 +30,22 @@ func localEnv(p harness.Ports) []string {
 		fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", p.Health),
 		fmt.Sprintf("METRICS_PORT=%d", p.Metrics),
 	}
+}
+
+// startLocalTempo runs the shipped local.yaml + local-tempo.yaml (the config
+// behind `TEMPO_ENDPOINT=... make run`) on free ports, exporting to a fresh
+// Tempo-like sink, with defaultTenant as TEMPO_TENANT.
+func startLocalTempo(t *testing.T, defaultTenant string) (*harness.Collector, *temposink.Sink, harness.Ports) {
+	t.Helper()
+	sink := startSink(t)
+	ports := harness.NewPorts(t)
+	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
+	col := harness.Start(t, harness.Options{
+		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
+		Ports:       ports,
+		Env:         append(localEnv(ports), "TEMPO_ENDPOINT="+sink.GRPCAddr(), "TEMPO_TENANT="+defaultTenant),
+	})
+	return col, sink, ports
 }
 
 func postFixture(t *testing.T, port int, name string) {
@@ -69,14 +86,7 @@ func TestLocalConfigPrintsSpans(t *testing.T) {
 // both the team and the platform tenant, the app span from team-beta reaches
 // beta alone, and every push carries X-Scope-OrgID.
 func TestLocalTempoOverlaySendsToTempo(t *testing.T) {
-	sink := startSink(t)
-	ports := harness.NewPorts(t)
-	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
-	col := harness.Start(t, harness.Options{
-		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
-		Ports:       ports,
-		Env:         append(localEnv(ports), "TEMPO_ENDPOINT="+sink.GRPCAddr(), "TEMPO_TENANT=dev"),
-	})
+	col, sink, ports := startLocalTempo(t, "dev")
 	postFixture(t, ports.OTLPHTTP, "istio-gateway.json")
 	postFixture(t, ports.OTLPHTTP, "app-span.json")
 	want := map[string]int{"alpha": 1, "platform": 1, "beta": 1}
@@ -162,14 +172,7 @@ func TestComponentsMatchManifest(t *testing.T) {
 // into the sink, which keeps grpc-go's 4 MiB limit as Tempo does: the
 // byte-capped export batches must deliver every span.
 func TestShippedConfigKeepsExportsUnderFourMiB(t *testing.T) {
-	sink := startSink(t)
-	ports := harness.NewPorts(t)
-	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
-	col := harness.Start(t, harness.Options{
-		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
-		Ports:       ports,
-		Env:         append(localEnv(ports), "TEMPO_ENDPOINT="+sink.GRPCAddr(), "TEMPO_TENANT=big"),
-	})
+	col, sink, ports := startLocalTempo(t, "big")
 	exp, err := otlptracegrpc.New(context.Background(),
 		otlptracegrpc.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", ports.OTLPGRPC)), otlptracegrpc.WithInsecure())
 	require.NoError(t, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
-	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 )
 
 // wrongTypeSpan adds a span whose every attribute our processors read has a
@@ -43,14 +41,7 @@ func putNested(m pcommon.Map, key string) {
 // must arrive, and none may reach a tenant its trusted namespace does not
 // give it: a namespace that is not a string is no namespace.
 func TestWrongAttributeTypesNeverMoveATenant(t *testing.T) {
-	sink := startSink(t)
-	ports := harness.NewPorts(t)
-	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
-	col := harness.Start(t, harness.Options{
-		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
-		Ports:       ports,
-		Env:         append(localEnv(ports), "TEMPO_ENDPOINT="+sink.GRPCAddr(), "TEMPO_TENANT=fallback"),
-	})
+	col, sink, ports := startLocalTempo(t, "fallback")
 
 	td := ptrace.NewTraces()
 	wrongTypeSpan(td, "sidecar-int-namespace", func(r pcommon.Map) { r.PutStr("service.name", "x.team-alpha") },
