@@ -25,6 +25,7 @@ const (
 	oldPeerIP               // net.peer.ip
 	oldPeerPort             // net.peer.port
 	oldPeerAddress          // peer.address
+	oldUpstreamAddress      // upstream_address
 	oldRequestSize          // request_size
 	oldResponseSize         // response_size
 	oldHTTPHost             // http.host
@@ -69,6 +70,8 @@ func oldKey(k string) int {
 		return oldPeerPort
 	case "peer.address":
 		return oldPeerAddress
+	case "upstream_address":
+		return oldUpstreamAddress
 	case "request_size":
 		return oldRequestSize
 	case "response_size":

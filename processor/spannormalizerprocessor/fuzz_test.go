@@ -18,7 +18,7 @@ var fuzzKeys = []string{
 	"component", "node_id", "upstream_cluster", "istio.canonical_service", "istio.namespace",
 	"istio.canonical_revision", "http.method", "http.status_code", "http.url", "http.target",
 	"http.scheme", "http.flavor", "http.protocol", "user_agent", "http.user_agent", "net.host.port",
-	"net.peer.ip", "net.peer.port", "peer.address", "request_size", "response_size", "http.host",
+	"net.peer.ip", "net.peer.port", "peer.address", "upstream_address", "request_size", "response_size", "http.host",
 	"http.server_name", "grpc.path", "grpc.status_code", "error", "response_flags", "ingress.namespace",
 	"ingress.service_name", "http.request.method", "url.path", "http.response.status_code",
 	meshattr.DestinationNamespace, "downstream_cluster", "net.host.name", "http.client_ip",

@@ -112,7 +112,7 @@ func TestFixtures(t *testing.T) {
 				"server.address":            "reviews.team-alpha.svc.cluster.local",
 				"server.port":               int64(9080),
 				"peer.service":              "reviews",
-				"network.peer.address":      "10.244.1.17",
+				"client.address":            "10.244.2.9",
 				"http.request.body.size":    int64(0),
 				"http.response.body.size":   int64(91),
 			}),
@@ -133,7 +133,7 @@ func TestFixtures(t *testing.T) {
 				"server.address":              "productpage.team-alpha.svc.cluster.local",
 				"server.port":                 int64(9080),
 				"peer.service":                "productpage",
-				"network.peer.address":        "10.244.2.9",
+				"client.address":              "198.51.100.23",
 				"http.request.body.size":      int64(0),
 				"http.response.body.size":     int64(5183),
 				meshattr.DestinationNamespace: "team-alpha",
@@ -331,6 +331,23 @@ func TestCases(t *testing.T) {
 			},
 		},
 		{
+			name: "upstream span: upstream_address is the network peer, peer.address the client",
+			kind: ptrace.SpanKindClient,
+			attrs: envoyAttrs(map[string]any{
+				"upstream_cluster": "outbound|9080||reviews.team-a.svc.cluster.local", "http.method": "GET",
+				"peer.address": "10.244.2.9:51000", "upstream_address": "10.244.1.17:9080",
+			}),
+			check: func(t *testing.T, _ pcommon.Resource, span ptrace.Span) {
+				a := span.Attributes().AsRaw()
+				assert.Equal(t, "10.244.1.17", a["network.peer.address"])
+				assert.Equal(t, int64(9080), a["network.peer.port"])
+				assert.Equal(t, "10.244.2.9", a["client.address"])
+				assert.Equal(t, int64(51000), a["client.port"])
+				assert.NotContains(t, a, "upstream_address")
+				assert.NotContains(t, a, "peer.address")
+			},
+		},
+		{
 			name: "bare IPv6 peer",
 			kind: ptrace.SpanKindClient,
 			attrs: envoyAttrs(map[string]any{
@@ -339,8 +356,9 @@ func TestCases(t *testing.T) {
 			}),
 			check: func(t *testing.T, _ pcommon.Resource, span ptrace.Span) {
 				a := span.Attributes().AsRaw()
-				assert.Equal(t, "fe80::1:2:3", a["network.peer.address"])
-				assert.NotContains(t, a, "network.peer.port")
+				assert.Equal(t, "fe80::1:2:3", a["client.address"], "peer.address is the downstream: the client")
+				assert.NotContains(t, a, "network.peer.address", "the downstream is not a CLIENT span's network peer")
+				assert.NotContains(t, a, "client.port")
 				assert.Equal(t, "GET", span.Name(), "no path: bare method")
 			},
 		},

@@ -34,8 +34,12 @@ type rewrite struct {
 	// Network.
 	urlHost, hostName, httpHost, serverName string
 	urlPort, hostPort, httpHostPort         int64
-	peerAddr, clientIP                      string
-	peerPort                                int64
+	// peerAddr/peerPort: the other end of the proxy's connection for this
+	// span (network.peer.*): the downstream on SERVER spans, the upstream
+	// host on CLIENT spans. downstreamAddr: who connected to the proxy
+	// (client.* on every kind).
+	peerAddr, clientAddr                    string
+	peerPort, clientPort                    int64
 	reqSize, respSize                       int64
 	reqSizeOK, respSizeOK                   bool
 
@@ -180,16 +184,32 @@ func (s *spanState) readNetwork(r *rewrite) {
 	r.httpHost, r.httpHostPort = s.hostPort(oldHTTPHost)
 	r.serverName = s.textDone(oldServerName)
 
+	// net.peer.ip/net.peer.port name the remote end of the connection, as
+	// the old conventions define them.
 	r.peerAddr = s.textDone(oldPeerIP)
 	r.peerPort, _ = s.port(oldPeerPort)
-	if h, port := s.hostPort(oldPeerAddress); h != "" && r.peerAddr == "" {
-		r.peerAddr = h
-		if r.peerPort == 0 {
-			r.peerPort = port
-		}
+	// Envoy's peer.address is the downstream, whatever the span's kind: on
+	// a sidecar's outbound span the calling app, on a gateway span the
+	// external client. It is the network peer only on SERVER spans; on
+	// every kind it is the client of the request.
+	downAddr, downPort := s.hostPort(oldPeerAddress)
+	if r.server && r.peerAddr == "" {
+		r.peerAddr, r.peerPort = downAddr, downPort
 	}
-	if r.server { // client.address only exists on server spans
-		r.clientIP = s.textDone(oldClientIP)
+	// Envoy's upstream_address (on the upstream span the router adds) is
+	// the host the request was sent to: the network peer of a CLIENT span.
+	if r.client && r.peerAddr == "" {
+		r.peerAddr, r.peerPort = s.hostPort(oldUpstreamAddress)
+	}
+	if r.server { // http.client_ip: the original client behind proxies
+		r.clientAddr = s.textDone(oldClientIP)
+	}
+	switch {
+	case r.clientAddr != "": // a forwarded address: its port is unknown
+	case downAddr != "":
+		r.clientAddr, r.clientPort = downAddr, downPort
+	case r.server:
+		r.clientAddr, r.clientPort = r.peerAddr, r.peerPort
 	}
 
 	if n, ok := s.integer(oldRequestSize); ok {
@@ -302,14 +322,8 @@ func (p *spanNormalizer) write(attrs pcommon.Map, s *spanState, r *rewrite) {
 	putInt(attrs, s, hasServerPort, attrServerPort, r.serverPort, r.serverPort != 0)
 	putStr(attrs, s, hasPeerAddress, attrPeerAddress, r.peerAddr)
 	putInt(attrs, s, hasPeerPort, attrPeerPort, r.peerPort, r.peerPort != 0)
-	if r.server {
-		if r.clientIP != "" {
-			putStr(attrs, s, hasClientAddress, attrClientAddress, r.clientIP)
-		} else {
-			putStr(attrs, s, hasClientAddress, attrClientAddress, r.peerAddr)
-			putInt(attrs, s, hasClientPort, attrClientPort, r.peerPort, r.peerPort != 0)
-		}
-	}
+	putStr(attrs, s, hasClientAddress, attrClientAddress, r.clientAddr)
+	putInt(attrs, s, hasClientPort, attrClientPort, r.clientPort, r.clientAddr != "" && r.clientPort != 0)
 	putInt(attrs, s, hasRequestSize, attrRequestBodySize, r.reqSize, r.reqSizeOK)
 	putInt(attrs, s, hasResponseSize, attrResponseBodySize, r.respSize, r.respSizeOK)
 	putStr(attrs, s, hasPeerService, attrPeerService, r.peerService)

@@ -305,7 +305,8 @@ const ottlNormalize = `      - context: span
           - set(attributes["user_agent.original"], attributes["user_agent"]) where attributes["user_agent"] != nil
           - set(attributes["network.protocol.version"], attributes["http.protocol"]) where attributes["http.protocol"] != nil
           - replace_pattern(attributes["network.protocol.version"], "^HTTP/", "")
-          - set(attributes["network.peer.address"], attributes["peer.address"]) where attributes["peer.address"] != nil
+          - set(attributes["network.peer.address"], attributes["peer.address"]) where kind == SPAN_KIND_SERVER and attributes["peer.address"] != nil
+          - set(attributes["client.address"], attributes["peer.address"]) where kind == SPAN_KIND_CLIENT and attributes["peer.address"] != nil
           - set(attributes["http.request.body.size"], Int(attributes["request_size"])) where attributes["request_size"] != nil
           - set(attributes["http.response.body.size"], Int(attributes["response_size"])) where attributes["response_size"] != nil
           - set(attributes["url.full"], attributes["http.url"]) where kind == SPAN_KIND_CLIENT and attributes["http.url"] != nil
