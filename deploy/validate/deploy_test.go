@@ -2,8 +2,10 @@ package validate
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,9 +20,9 @@ import (
 const (
 	// deployDir is deploy/, seen from deploy/validate.
 	deployDir = ".."
-	// schemaDir holds the upstream CRDs: shared/ sits beside the repository
-	// (locally and in CI's clean clone).
-	schemaDir = "../../../shared/schemas"
+	// schemaDir holds the upstream CRDs, with their source and version in
+	// SOURCES.md.
+	schemaDir = "testdata/schemas"
 )
 
 // kustomizations are the Kustomize trees under deploy/ that must render.
@@ -36,7 +38,7 @@ func newValidator(t *testing.T) *Validator {
 	t.Helper()
 	validatorOnce.Do(func() { validator, validatorErr = NewValidator(schemaDir) })
 	if validatorErr != nil {
-		t.Fatalf("loading CRD schemas from %s (shared/ must sit beside the repository): %v", schemaDir, validatorErr)
+		t.Fatalf("loading CRD schemas from %s: %v", schemaDir, validatorErr)
 	}
 	return validator
 }
@@ -376,4 +378,45 @@ func canonical(t *testing.T, objs []Object) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestSchemasMatchSources: every schema file is listed in SOURCES.md with the
+// sha256 of its bytes, and every listed file exists, so a schema cannot be
+// replaced without its provenance being updated.
+func TestSchemasMatchSources(t *testing.T) {
+	sources, err := os.ReadFile(filepath.Join(schemaDir, "SOURCES.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(schemaDir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no schemas in %s: %v", schemaDir, err)
+	}
+	listed := map[string]string{} // file -> sha256 from its table row
+	for _, line := range strings.Split(string(sources), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 7 || !strings.HasSuffix(strings.Trim(strings.TrimSpace(cells[1]), "`"), ".yaml") {
+			continue
+		}
+		listed[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(cells[5])
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(f)
+		want, ok := listed[name]
+		if !ok {
+			t.Errorf("%s is not listed in SOURCES.md", name)
+			continue
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(data)); got != want {
+			t.Errorf("%s: sha256 %s, SOURCES.md says %s", name, got, want)
+		}
+		delete(listed, name)
+	}
+	for name := range listed {
+		t.Errorf("SOURCES.md lists %s, which is not in %s", name, schemaDir)
+	}
 }

@@ -21,7 +21,8 @@ import (
 
 const (
 	dashboardFile = "../grafana/dashboards/otelcol-mesh.json"
-	fixturesDir   = "../../../shared/fixtures"
+	// fixturesDir holds the proxy spans the README posts (examples/).
+	fixturesDir = "../../examples"
 )
 
 // ourProcessorMetricPrefix maps our processors to the prefix of their self-metrics.
@@ -134,7 +135,7 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 
 	fixtures, err := filepath.Glob(filepath.Join(fixturesDir, "*.json"))
 	if err != nil || len(fixtures) == 0 {
-		t.Fatalf("no OTLP/JSON fixtures in %s (shared/ must sit beside the repository): %v", fixturesDir, err)
+		t.Fatalf("no OTLP/JSON fixtures in %s: %v", fixturesDir, err)
 	}
 
 	stop := startCollector(t, bin, writeConfig(t, cfg))

@@ -1,7 +1,7 @@
 // Package validate checks everything under deploy/ offline: it renders the
 // Kustomize trees with the kustomize API (the same engine as `kubectl
 // kustomize`), validates custom resources against the upstream CRD schemas in
-// ../shared/schemas and decodes core objects strictly into the k8s.io/api types,
+// testdata/schemas (SOURCES.md says which upstream release) and decodes core objects strictly into the k8s.io/api types,
 // so a misspelled field fails instead of being dropped by the API server.
 //
 // It is a module of its own so that kustomize, the Kubernetes API types and the

@@ -17,9 +17,9 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadata"
 )
 
-// fixturesDir is the shared fixtures folder; CI runs in a clean clone with
-// shared/ beside the repository, so this relative path works there too.
-var fixturesDir = filepath.Join("..", "..", "..", "shared", "fixtures")
+// fixturesDir holds the proxy span fixtures; testdata/README.md says where
+// each comes from.
+var fixturesDir = filepath.Join("testdata", "fixtures")
 
 func loadFixture(tb testing.TB, name string) ptrace.Traces {
 	tb.Helper()

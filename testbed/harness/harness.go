@@ -72,10 +72,10 @@ func repoRoot() (string, error) {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")), nil
 }
 
-// FixturesDir is ../shared/fixtures beside the repository.
+// FixturesDir is examples/: the proxy spans the README posts to `make run`.
 func FixturesDir(tb testing.TB) string {
 	tb.Helper()
-	return filepath.Join(RepoRoot(tb), "..", "shared", "fixtures")
+	return filepath.Join(RepoRoot(tb), "examples")
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
