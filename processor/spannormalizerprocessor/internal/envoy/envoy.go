@@ -10,11 +10,14 @@ import (
 )
 
 // Cluster is an Istio cluster name `direction|port|subset|host`, for
-// example `outbound|9080|v1|ratings.team-a.svc.cluster.local` or
-// `inbound|9080||`.
+// example `outbound|9080|v1|ratings.team-a.svc.cluster.local`,
+// `inbound|9080||`, or a waypoint's `inbound-vip|9080|http|host`.
 type Cluster struct {
 	// Outbound is true for "outbound", false for "inbound".
 	Outbound bool
+	// Waypoint is true for "inbound-vip": an ambient waypoint's cluster of
+	// the service it serves (the host is that service).
+	Waypoint bool
 	// Port is 0 when the port field is not a valid port.
 	Port int64
 	// Host is the FQDN field ("" for inbound clusters).
@@ -27,10 +30,12 @@ type Cluster struct {
 }
 
 // ParseCluster parses an Istio cluster name. It reports false for anything
-// that is not `inbound|...` or `outbound|...` with four fields, such as
-// `PassthroughCluster`, `BlackHoleCluster` or "-".
+// that is not `inbound|...`, `outbound|...` or `inbound-vip|...` with four
+// fields, such as `PassthroughCluster`, `BlackHoleCluster` or "-". A
+// trailing ';' (the stats name Istio 1.24+ gives a cluster) is ignored.
 func ParseCluster(s string) (Cluster, bool) {
 	var c Cluster
+	s = strings.TrimSuffix(s, ";")
 	dir, rest, ok := strings.Cut(s, "|")
 	if !ok {
 		return c, false
@@ -38,6 +43,8 @@ func ParseCluster(s string) (Cluster, bool) {
 	switch dir {
 	case "outbound":
 		c.Outbound = true
+	case "inbound-vip":
+		c.Waypoint = true
 	case "inbound":
 	default:
 		return c, false
@@ -54,6 +61,41 @@ func ParseCluster(s string) (Cluster, bool) {
 	c.Host = host
 	c.Service, c.Namespace = serviceNamespace(host)
 	return c, true
+}
+
+// Route is an Envoy Gateway cluster name `<kind>/<namespace>/<name>/rule/<n>`
+// (for example `httproute/team-a/shop/rule/0`): the route the request
+// matched, in the namespace of the team that owns the route.
+type Route struct {
+	// Kind is the route kind in lower case: httproute, grpcroute, tlsroute,
+	// tcproute or udproute.
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+// ParseRouteCluster parses an Envoy Gateway route cluster name. It reports
+// false for anything else, including a namespace that is not a valid
+// namespace name.
+func ParseRouteCluster(s string) (Route, bool) {
+	kind, rest, ok := strings.Cut(s, "/")
+	if !ok {
+		return Route{}, false
+	}
+	switch kind {
+	case "httproute", "grpcroute", "tlsroute", "tcproute", "udproute":
+	default:
+		return Route{}, false
+	}
+	ns, rest, ok := strings.Cut(rest, "/")
+	if !ok || !parse.IsDNSLabel(ns) {
+		return Route{}, false
+	}
+	name, rest, ok := strings.Cut(rest, "/")
+	if !ok || name == "" || !strings.HasPrefix(rest, "rule/") {
+		return Route{}, false
+	}
+	return Route{Kind: kind, Namespace: ns, Name: name}, true
 }
 
 // serviceNamespace splits `<svc>.<ns>.svc[.<domain>]`.
@@ -75,10 +117,14 @@ func serviceNamespace(host string) (svc, ns string) {
 // Node is an Istio proxy node ID `type~ip~pod.namespace~domain`, for example
 // `sidecar~10.244.1.17~reviews-v2-5b7f9c8d4-x2kqp.team-alpha~team-alpha.svc.cluster.local`.
 type Node struct {
-	// Gateway is true for `router` nodes (ingress/egress gateways).
+	// Gateway is true for `router` nodes: ingress and egress gateways, and
+	// the gateways Istio deploys for Gateway API `Gateway` resources.
 	Gateway bool
 	// Sidecar is true for `sidecar` nodes.
-	Sidecar   bool
+	Sidecar bool
+	// Waypoint is true for `waypoint` nodes: ambient mode's L7 proxies (and
+	// east-west gateways, which share their template).
+	Waypoint  bool
 	IP        string
 	Pod       string
 	Namespace string
@@ -97,6 +143,8 @@ func ParseNodeID(s string) (Node, bool) {
 		n.Gateway = true
 	case "sidecar":
 		n.Sidecar = true
+	case "waypoint":
+		n.Waypoint = true
 	default:
 		return n, false
 	}
@@ -114,64 +162,98 @@ func ParseNodeID(s string) (Node, bool) {
 	return n, true
 }
 
-// describeFlag explains one of Envoy's short response flags (see Envoy's
-// access log documentation, %RESPONSE_FLAGS%).
-func describeFlag(flag string) (string, bool) {
+// flagInfo is what one of Envoy's short response flags means: the text of
+// a status message and the error.type it gives a span that ended without a
+// response code. See Envoy's access log documentation (%RESPONSE_FLAGS% and
+// %RESPONSE_FLAGS_LONG%); the error.type values are Envoy's long names in
+// snake case, so they are few and stable.
+type flagInfo struct {
+	message   string
+	errorType string
+}
+
+func describeFlag(flag string) (flagInfo, bool) {
 	switch flag {
 	case "UH":
-		return "no healthy upstream host", true
+		return flagInfo{"no healthy upstream host", "no_healthy_upstream"}, true
 	case "UF":
-		return "upstream connection failure", true
+		return flagInfo{"upstream connection failure", "upstream_connection_failure"}, true
 	case "UO":
-		return "upstream overflow (circuit breaking)", true
+		return flagInfo{"upstream overflow (circuit breaking)", "upstream_overflow"}, true
 	case "NR":
-		return "no route configured", true
+		return flagInfo{"no route configured", "no_route_found"}, true
 	case "URX":
-		return "upstream retry limit exceeded", true
+		return flagInfo{"upstream retry limit exceeded", "upstream_retry_limit_exceeded"}, true
 	case "NC":
-		return "upstream cluster not found", true
+		return flagInfo{"upstream cluster not found", "no_cluster_found"}, true
 	case "DT":
-		return "request exceeded max duration", true
+		return flagInfo{"request exceeded max duration", "duration_timeout"}, true
 	case "DC":
-		return "downstream connection termination", true
+		return flagInfo{"downstream connection termination", "downstream_connection_termination"}, true
 	case "LH":
-		return "local service failed health check", true
+		return flagInfo{"local service failed health check", "failed_local_health_check"}, true
 	case "UT":
-		return "upstream request timeout", true
+		return flagInfo{"upstream request timeout", "upstream_request_timeout"}, true
 	case "LR":
-		return "connection local reset", true
+		return flagInfo{"connection local reset", "local_reset"}, true
 	case "UR":
-		return "upstream remote reset", true
+		return flagInfo{"upstream remote reset", "upstream_remote_reset"}, true
 	case "UC":
-		return "upstream connection termination", true
+		return flagInfo{"upstream connection termination", "upstream_connection_termination"}, true
 	case "DI":
-		return "request delayed by fault injection", true
+		return flagInfo{"request delayed by fault injection", "delay_injected"}, true
 	case "FI":
-		return "request aborted by fault injection", true
+		return flagInfo{"request aborted by fault injection", "fault_injected"}, true
 	case "RL":
-		return "rate limited locally", true
+		return flagInfo{"rate limited locally", "rate_limited"}, true
 	case "UAEX":
-		return "unauthorized by external authorization service", true
+		return flagInfo{"unauthorized by external authorization service", "unauthorized_external_service"}, true
 	case "RLSE":
-		return "rate limit service error", true
+		return flagInfo{"rate limit service error", "rate_limit_service_error"}, true
 	case "IH":
-		return "invalid request headers", true
+		return flagInfo{"invalid request headers", "invalid_envoy_request_headers"}, true
 	case "SI":
-		return "stream idle timeout", true
+		return flagInfo{"stream idle timeout", "stream_idle_timeout"}, true
 	case "DPE":
-		return "downstream protocol error", true
+		return flagInfo{"downstream protocol error", "downstream_protocol_error"}, true
 	case "UPE":
-		return "upstream protocol error", true
+		return flagInfo{"upstream protocol error", "upstream_protocol_error"}, true
 	case "UMSDR":
-		return "upstream max stream duration reached", true
+		return flagInfo{"upstream max stream duration reached", "upstream_max_stream_duration_reached"}, true
 	case "OM":
-		return "overload manager terminated the request", true
+		return flagInfo{"overload manager terminated the request", "overload_manager_terminated"}, true
 	case "DF":
-		return "DNS resolution failure", true
+		return flagInfo{"DNS resolution failure", "dns_resolution_failed"}, true
 	case "DO":
-		return "dropped by overload", true
+		return flagInfo{"dropped by overload", "drop_overload"}, true
+	case "DR":
+		return flagInfo{"downstream remote reset", "downstream_remote_reset"}, true
 	}
-	return "", false
+	return flagInfo{}, false
+}
+
+// ErrorType returns the error.type of a response_flags value: that of its
+// first known flag, "_OTHER" when it has flags but none is known, and false
+// when it has none ("", "-"). It never allocates.
+func ErrorType(flags string) (string, bool) {
+	if flags == "" || flags == "-" {
+		return "", false
+	}
+	sawFlag := false
+	for tok := range strings.SplitSeq(flags, ",") {
+		tok = strings.TrimSpace(tok)
+		if tok == "" || tok == "-" {
+			continue
+		}
+		sawFlag = true
+		if info, ok := describeFlag(tok); ok {
+			return info.errorType, true
+		}
+	}
+	if !sawFlag {
+		return "", false
+	}
+	return "_OTHER", true
 }
 
 const (
@@ -192,8 +274,8 @@ func Message(flags string) (string, bool) {
 	if flags == "" || flags == "-" {
 		return "", false
 	}
-	if msg, ok := describeFlag(flags); ok {
-		return msg, true
+	if info, ok := describeFlag(flags); ok {
+		return info.message, true
 	}
 	var b strings.Builder
 	for tok := range strings.SplitSeq(flags, ",") {
@@ -201,7 +283,8 @@ func Message(flags string) (string, bool) {
 		if tok == "" || tok == "-" {
 			continue
 		}
-		msg, ok := describeFlag(tok)
+		info, ok := describeFlag(tok)
+		msg := info.message
 		if !ok {
 			msg = unknownFlag
 			if looksLikeFlag(tok) {

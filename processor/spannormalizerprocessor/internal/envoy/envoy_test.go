@@ -19,6 +19,11 @@ func TestParseCluster(t *testing.T) {
 		{"outbound|80||web.Team.svc.cluster.local", Cluster{Outbound: true, Port: 80, Host: "web.Team.svc.cluster.local"}, true},
 		{"outbound|x||web.team.svc", Cluster{Outbound: true, Host: "web.team.svc", Service: "web", Namespace: "team"}, true},
 		{"inbound|9080||", Cluster{Port: 9080}, true},
+		// Istio 1.24+ stats names end in ';'.
+		{"outbound|80||server.echo.svc.cluster.local;", Cluster{Outbound: true, Port: 80, Host: "server.echo.svc.cluster.local", Service: "server", Namespace: "echo"}, true},
+		// Ambient waypoints: the cluster of the service they serve.
+		{"inbound-vip|9080|http|details.bookinfo.svc.cluster.local", Cluster{Waypoint: true, Port: 9080, Host: "details.bookinfo.svc.cluster.local", Service: "details", Namespace: "bookinfo"}, true},
+		{"inbound-vip|8081|http/canary|customers.lab.svc.cluster.local;", Cluster{Waypoint: true, Port: 8081, Host: "customers.lab.svc.cluster.local", Service: "customers", Namespace: "lab"}, true},
 		{"PassthroughCluster", Cluster{}, false},
 		{"-", Cluster{}, false},
 		{"sideways|1|2|3", Cluster{}, false},
@@ -45,7 +50,10 @@ func TestParseNodeID(t *testing.T) {
 	n, ok = ParseNodeID("sidecar~fd00::1~podwithoutns~x")
 	assert.True(t, ok)
 	assert.Empty(t, n.Pod, "no namespace suffix: pod unknown")
-	for _, bad := range []string{"", "-", "waypoint~1~p.n~d", "sidecar~1", "sidecar~1~p.n"} {
+	n, ok = ParseNodeID("waypoint~10.244.0.19~waypoint-5f89fbb8b5-nmdsg.bookinfo~bookinfo.svc.cluster.local")
+	assert.True(t, ok)
+	assert.Equal(t, Node{Waypoint: true, IP: "10.244.0.19", Pod: "waypoint-5f89fbb8b5-nmdsg", Namespace: "bookinfo"}, n)
+	for _, bad := range []string{"", "-", "ztunnel~1~p.n~d", "sidecar~1", "sidecar~1~p.n", "envoy-default-eg-e41e7b31-5d8c7b9f4-x2kqp"} {
 		_, ok := ParseNodeID(bad)
 		assert.False(t, ok, bad)
 	}
@@ -77,4 +85,45 @@ func TestMessage(t *testing.T) {
 
 func TestSingleKnownFlagDoesNotAllocate(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = Message("URX") }))
+}
+
+func TestParseRouteCluster(t *testing.T) {
+	r, ok := ParseRouteCluster("httproute/team-a/shop/rule/0")
+	assert.True(t, ok)
+	assert.Equal(t, Route{Kind: "httproute", Namespace: "team-a", Name: "shop"}, r)
+	r, ok = ParseRouteCluster("grpcroute/team-b/api/rule/2/match/0")
+	assert.True(t, ok)
+	assert.Equal(t, "team-b", r.Namespace)
+	for _, bad := range []string{"", "-", "httproute/team-a/shop", "httproute/Team/shop/rule/0", "ingress/a/b/rule/0",
+		"httproute//shop/rule/0", "httproute/a//rule/0", "outbound|80||a.b.svc.cluster.local", "tracing/backend/-1"} {
+		_, ok := ParseRouteCluster(bad)
+		assert.False(t, ok, bad)
+	}
+}
+
+func TestErrorType(t *testing.T) {
+	tests := map[string]string{
+		"UF":       "upstream_connection_failure",
+		"DC":       "downstream_connection_termination",
+		"UT":       "upstream_request_timeout",
+		"UAEX":     "unauthorized_external_service",
+		"UF,URX":   "upstream_connection_failure",
+		"QQ,UH":    "no_healthy_upstream",
+		"QQ":       "_OTHER",
+		"bad!":     "_OTHER",
+		" NR ,- ":  "no_route_found",
+		"RL":       "rate_limited",
+		"DR":       "downstream_remote_reset",
+		"UMSDR,DT": "upstream_max_stream_duration_reached",
+	}
+	for in, want := range tests {
+		got, ok := ErrorType(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "-", ",", " , "} {
+		_, ok := ErrorType(in)
+		assert.False(t, ok, in)
+	}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = ErrorType("UF,URX") }))
 }

@@ -14,6 +14,7 @@ func FuzzParseCluster(f *testing.F) {
 	for _, seed := range []string{
 		"outbound|9080|v1|ratings.team-a.svc.cluster.local", "inbound|9080||", "outbound|80||a.b.svc",
 		"PassthroughCluster", "-", "outbound|||", "outbound|99999||x.y.svc|z", "inbound|-1||.svc.",
+		"inbound-vip|9080|http|details.bookinfo.svc.cluster.local", "outbound|80||s.n.svc.cluster.local;",
 	} {
 		f.Add(seed)
 	}
@@ -22,13 +23,13 @@ func FuzzParseCluster(f *testing.F) {
 		if !ok {
 			return
 		}
-		if c.Outbound != strings.HasPrefix(s, "outbound|") {
-			t.Fatalf("%q: direction %v", s, c.Outbound)
+		if c.Outbound != strings.HasPrefix(s, "outbound|") || c.Waypoint != strings.HasPrefix(s, "inbound-vip|") {
+			t.Fatalf("%q: outbound %v waypoint %v", s, c.Outbound, c.Waypoint)
 		}
 		if c.Port < 0 || c.Port > 65535 {
 			t.Fatalf("%q: port %d", s, c.Port)
 		}
-		if !strings.HasSuffix(s, "|"+c.Host) {
+		if !strings.HasSuffix(strings.TrimSuffix(s, ";"), "|"+c.Host) {
 			t.Fatalf("%q: host %q is not the last field", s, c.Host)
 		}
 		if c.Namespace != "" {
@@ -54,8 +55,14 @@ func FuzzParseNodeID(f *testing.F) {
 		if !ok {
 			return
 		}
-		if n.Gateway == n.Sidecar {
-			t.Fatalf("%q: gateway=%v sidecar=%v", s, n.Gateway, n.Sidecar)
+		types := 0
+		for _, is := range []bool{n.Gateway, n.Sidecar, n.Waypoint} {
+			if is {
+				types++
+			}
+		}
+		if types != 1 {
+			t.Fatalf("%q: gateway=%v sidecar=%v waypoint=%v", s, n.Gateway, n.Sidecar, n.Waypoint)
 		}
 		for _, field := range []string{n.IP, n.Pod, n.Namespace} {
 			if !strings.Contains(s, field) {
@@ -72,8 +79,35 @@ func FuzzMessage(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, flags string) {
-		if msg, ok := Message(flags); ok && msg == "" {
+		msg, ok := Message(flags)
+		if ok && msg == "" {
 			t.Fatalf("%q: ok with an empty message", flags)
+		}
+		// error.type is there exactly when the message is, and it is a
+		// bounded identifier, never text taken from the input.
+		et, etOK := ErrorType(flags)
+		if etOK != ok {
+			t.Fatalf("%q: message %v, error.type %v", flags, ok, etOK)
+		}
+		if etOK && (len(et) > 40 || strings.ContainsAny(et, " ,")) {
+			t.Fatalf("%q: error.type %q", flags, et)
+		}
+	})
+}
+
+// FuzzParseRouteCluster checks that a parsed route's namespace is a valid
+// namespace name taken from the input.
+func FuzzParseRouteCluster(f *testing.F) {
+	for _, seed := range []string{"httproute/team-a/shop/rule/0", "grpcroute/a/b/rule/1/match/0", "httproute//x/rule/0", "-"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, ok := ParseRouteCluster(s)
+		if !ok {
+			return
+		}
+		if !parse.IsDNSLabel(r.Namespace) || !strings.HasPrefix(s, r.Kind+"/"+r.Namespace+"/"+r.Name+"/rule/") {
+			t.Fatalf("%q: %+v", s, r)
 		}
 	})
 }
