@@ -95,8 +95,8 @@ var ottlStatements = []string{
 func benchMix(tb testing.TB) (ptrace.Traces, int) {
 	tb.Helper()
 	files := []string{
-		"istio-sidecar-inbound.json", "istio-sidecar-outbound-error.json", "istio-gateway.json",
-		"nginx-ingress.json", "nginx-ingress-error.json", "app-span.json",
+		"istio-sidecar-inbound", "istio-sidecar-outbound-error", "istio-gateway",
+		"nginx-ingress", "nginx-ingress-error", "app-span",
 	}
 	td := ptrace.NewTraces()
 	for round := 0; round < 20; round++ {

@@ -190,7 +190,7 @@ func (d *diagnostics) lookup(service, ns string) *serviceDiag {
 
 // check applies the rules to one Envoy sidecar span (kind already fixed) and
 // returns the mark to write ("" for none) and its evidence.
-func (d *diagnostics) check(span ptrace.Span, s *spanState, r *rewrite, res *resourceState) (mark, evidence string) {
+func (d *diagnostics) check(span ptrace.Span, r *rewrite, res *resourceState) (mark, evidence string) {
 	root := span.ParentSpanID().IsEmpty()
 	switch span.Kind() {
 	case ptrace.SpanKindClient:
@@ -207,7 +207,7 @@ func (d *diagnostics) check(span ptrace.Span, s *spanState, r *rewrite, res *res
 		if !root {
 			return "", ""
 		}
-		ev := d.inboundEvidence(s, r)
+		ev := d.inboundEvidence(r)
 		if ev == "" || d.resolve(res) == nil {
 			return "", ""
 		}
@@ -225,9 +225,9 @@ func (d *diagnostics) check(span ptrace.Span, s *spanState, r *rewrite, res *res
 //     decides "not a break" whatever the address;
 //   - else the peer address (peer.address / net.peer.ip) is in
 //     mesh_peer_cidrs.
-func (d *diagnostics) inboundEvidence(s *spanState, r *rewrite) string {
-	if v := &s.old[oldDownstream]; v.kind == kindStr && v.s != "" && v.s != "-" {
-		if i := strings.LastIndexByte(v.s, '.'); i >= 0 && slices.Contains(d.edge, v.s[i+1:]) {
+func (d *diagnostics) inboundEvidence(r *rewrite) string {
+	if dc := r.downstreamCluster; dc != "" {
+		if i := strings.LastIndexByte(dc, '.'); i >= 0 && slices.Contains(d.edge, dc[i+1:]) {
 			return ""
 		}
 		return evidenceDownstreamCluster

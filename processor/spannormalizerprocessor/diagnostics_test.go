@@ -215,7 +215,7 @@ func TestContextDiagnosticsRules(t *testing.T) {
 			name: "gateway root span: gateways start traces",
 			cfg:  func(c *ContextDiagnosticsConfig) { c.MeshPeerCIDRs = []string{cidrs} },
 			in: func(t *testing.T) ptrace.Traces {
-				td := loadFixture(t, "istio-gateway.json")
+				td := loadFixture(t, "istio-gateway")
 				firstSpan(td).SetParentSpanID(pcommon.SpanID{})
 				return td
 			},
@@ -223,7 +223,7 @@ func TestContextDiagnosticsRules(t *testing.T) {
 		{
 			name: "nginx root span",
 			cfg:  func(c *ContextDiagnosticsConfig) { c.MeshPeerCIDRs = []string{cidrs} },
-			in:   func(t *testing.T) ptrace.Traces { return loadFixture(t, "nginx-ingress-error.json") },
+			in:   func(t *testing.T) ptrace.Traces { return loadFixture(t, "nginx-ingress-error") },
 		},
 		{
 			name: "excluded namespace: neither marked nor counted",
@@ -297,7 +297,7 @@ func TestContextDiagnosticsRules(t *testing.T) {
 // byte, root or not, even one carrying a mark.
 func TestContextDiagnosticsAppSpanUntouched(t *testing.T) {
 	cfg := diagConfig(func(c *ContextDiagnosticsConfig) { c.MeshPeerCIDRs = []string{"0.0.0.0/0"} })
-	td := loadFixture(t, "app-span.json")
+	td := loadFixture(t, "app-span")
 	firstSpan(td).SetParentSpanID(pcommon.SpanID{})
 	assertUnchanged(t, cfg, td)
 	client := spanIn(t, ptrace.SpanKindClient, "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
@@ -332,13 +332,13 @@ func TestContextDiagnosticsDisabled(t *testing.T) {
 func TestContextDiagnosticsFixtures(t *testing.T) {
 	cfg := diagConfig(func(c *ContextDiagnosticsConfig) { c.MeshPeerCIDRs = []string{"10.244.0.0/16"} })
 	var in []ptrace.Traces
-	for _, f := range []string{"istio-sidecar-inbound.json", "istio-sidecar-outbound-error.json", "istio-gateway.json",
-		"nginx-ingress.json", "nginx-ingress-error.json", "app-span.json"} {
+	for _, f := range []string{"istio-sidecar-inbound", "istio-sidecar-outbound-error", "istio-gateway",
+		"nginx-ingress", "nginx-ingress-error", "app-span"} {
 		in = append(in, loadFixture(t, f))
 	}
-	root := loadFixture(t, "istio-sidecar-outbound-error.json")
+	root := loadFixture(t, "istio-sidecar-outbound-error")
 	firstSpan(root).SetParentSpanID(pcommon.SpanID{})
-	inboundRoot := loadFixture(t, "istio-sidecar-inbound.json")
+	inboundRoot := loadFixture(t, "istio-sidecar-inbound")
 	firstSpan(inboundRoot).SetParentSpanID(pcommon.SpanID{})
 	out, tel := diagRun(t, cfg, append(in, root, inboundRoot)...)
 	for i := range in {

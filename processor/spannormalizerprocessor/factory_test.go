@@ -43,7 +43,7 @@ func TestCreateRejectsBadPattern(t *testing.T) {
 func TestDownstreamErrorReturnedUnchanged(t *testing.T) {
 	want := assert.AnError
 	p := newProcessorTo(t, defaultConfig(), nopSettings(), consumertest.NewErr(want))
-	err := p.ConsumeTraces(context.Background(), loadFixture(t, "istio-gateway.json"))
+	err := p.ConsumeTraces(context.Background(), loadFixture(t, "istio-gateway"))
 	assert.ErrorIs(t, err, want)
 }
 

@@ -22,6 +22,8 @@ var fuzzKeys = []string{
 	"http.server_name", "grpc.path", "grpc.status_code", "error", "response_flags", "ingress.namespace",
 	"ingress.service_name", "http.request.method", "url.path", "http.response.status_code",
 	meshattr.DestinationNamespace, "downstream_cluster", "net.host.name", "http.client_ip",
+	"net.sock.peer.addr", "net.sock.peer.port", "http.request_content_length", "http.response_content_length",
+	"retry.count", "http.route", "grpc.message", "error.type",
 }
 
 // decodeAttrs turns fuzz bytes into an attribute map: one `key=value` per
@@ -55,6 +57,9 @@ func FuzzNormalize(f *testing.F) {
 	f.Add("http.method=GET\nhttp.target=/orders/42?x\nhttp.status_code=#200\nnet.host.port=#443\nnet.peer.ip=2001:db8::1\ningress.namespace=team-a\ningress.service_name=web", uint8(2), "nginx", "nginx", false)
 	f.Add("0=proxy\n2=-\n6=\n7=#-5\n8=!t\n1=sidecar~~~", uint8(0), "", "", false)
 	f.Add("http.method=GET\nhttp.target=/a", uint8(2), "otelhttp", "app", false)
+	f.Add("http.method=GET\nhttp.target=/api/x?y\nhttp.route=/api/\nhttp.flavor=2.0\nhttp.status_code=#499\nnet.host.name=_\nnet.sock.peer.addr=203.0.113.7\nnet.sock.peer.port=#5\nhttp.request_content_length=#0", uint8(2), "nginx", "ngf:team-a:gw:x", false)
+	f.Add("component=proxy\nnode_id=envoy-infra-shop-1\nupstream_cluster=httproute/team-a/shop/rule/0\nupstream_address=10.0.0.1:80\npeer.address=10.0.0.1:80\nhttp.status_code=0\nresponse_flags=UC,ZZ", uint8(3), "", "shop.infra", false)
+	f.Add("component=proxy\nnode_id=waypoint~1.2.3.4~waypoint-1.ns~ns.svc.cluster.local\nupstream_cluster=inbound-vip|80|http|a.ns.svc.cluster.local;\npeer.address=envoy://internal_client_address/\nhttp.method=GET", uint8(2), "", "a.ns.svc.cluster.local", false)
 	f.Add("0=proxy\n2=inbound|1||\nhttp.request.method="+strings.Repeat("Q", 600)+"\nurl.path=/"+strings.Repeat("a/", 300), uint8(2), "", strings.Repeat("s", 300), false)
 
 	cfg := defaultConfig()
@@ -78,6 +83,7 @@ func FuzzNormalize(f *testing.F) {
 		span.SetName("in")
 		span.SetKind(ptrace.SpanKind(kind % 6))
 		decodeAttrs(span.Attributes(), data)
+		_, claimedErrorType := span.Attributes().Get("error.type")
 		claimed, claimedMark := "", ""
 		if v, ok := span.Attributes().Get(meshattr.DestinationNamespace); ok {
 			claimed = v.AsString()
@@ -99,6 +105,14 @@ func FuzzNormalize(f *testing.F) {
 		// namespace name (a claimed one only survives on spans it does not touch).
 		if v, ok := got.Attributes().Get(meshattr.DestinationNamespace); ok && v.AsString() != claimed {
 			require.True(t, parse.IsDNSLabel(v.Str()), "destination namespace %q", v.Str())
+		}
+		// The input has no status: an ERROR is the processor's, and it always
+		// says why in a bounded error.type.
+		if got.Status().Code() == ptrace.StatusCodeError && !claimedErrorType {
+			v, ok := got.Attributes().Get("error.type")
+			require.True(t, ok, "an ERROR span without error.type")
+			require.LessOrEqual(t, len(v.Str()), 40, "error.type %q", v.Str())
+			require.NotEmpty(t, v.Str())
 		}
 		// The fuzzed span is a root: a mark is one of the two documented values.
 		if v, ok := got.Attributes().Get(meshattr.ContextBreak); ok && v.AsString() != claimedMark {

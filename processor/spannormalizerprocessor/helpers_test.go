@@ -2,10 +2,10 @@ package spannormalizerprocessor
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
@@ -17,15 +17,17 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadata"
 )
 
-// fixturesDir holds the proxy span fixtures; testdata/README.md says where
-// each comes from.
-var fixturesDir = filepath.Join("testdata", "fixtures")
+// teamFixtures are the team's first six cases, which several tests use as
+// a representative mix (testdata/README.md says where each comes from).
+var teamFixtures = []string{
+	"istio-sidecar-inbound", "istio-sidecar-outbound-error", "istio-gateway",
+	"nginx-ingress", "nginx-ingress-error", "app-span",
+}
 
+// loadFixture reads testdata/<name>/input.yaml.
 func loadFixture(tb testing.TB, name string) ptrace.Traces {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(fixturesDir, name))
-	require.NoError(tb, err)
-	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b)
+	td, err := golden.ReadTraces(filepath.Join("testdata", name, "input.yaml"))
 	require.NoError(tb, err)
 	return td
 }

@@ -1,0 +1,556 @@
+package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor"
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	semconv "go.opentelemetry.io/otel/semconv/v1.38.0"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/parse"
+)
+
+// This file is the one place that knows attribute keys: the tables below
+// say which keys the single scan of a span records, which old keys are
+// removed once converted, and which of them are plain renames that the
+// table itself writes. Conversions that need more than one key (URL,
+// status, addresses, gRPC) are code in the dialect and protocol files.
+
+// Stable keys, from the semantic conventions v1.38.0 (the last release
+// with rpc.system, rpc.service and peer.service; 1.39 renamed them).
+const (
+	attrRequestMethod         = string(semconv.HTTPRequestMethodKey)
+	attrRequestMethodOriginal = string(semconv.HTTPRequestMethodOriginalKey)
+	attrResponseStatusCode    = string(semconv.HTTPResponseStatusCodeKey)
+	attrRoute                 = string(semconv.HTTPRouteKey)
+	attrURLFull               = string(semconv.URLFullKey)
+	attrURLPath               = string(semconv.URLPathKey)
+	attrURLQuery              = string(semconv.URLQueryKey)
+	attrURLScheme             = string(semconv.URLSchemeKey)
+	attrProtocolVersion       = string(semconv.NetworkProtocolVersionKey)
+	attrUserAgent             = string(semconv.UserAgentOriginalKey)
+	attrServerAddress         = string(semconv.ServerAddressKey)
+	attrServerPort            = string(semconv.ServerPortKey)
+	attrClientAddress         = string(semconv.ClientAddressKey)
+	attrClientPort            = string(semconv.ClientPortKey)
+	attrPeerAddress           = string(semconv.NetworkPeerAddressKey)
+	attrPeerPort              = string(semconv.NetworkPeerPortKey)
+	attrRequestBodySize       = string(semconv.HTTPRequestBodySizeKey)
+	attrResponseBodySize      = string(semconv.HTTPResponseBodySizeKey)
+	attrResendCount           = string(semconv.HTTPRequestResendCountKey)
+	attrPeerService           = string(semconv.PeerServiceKey)
+	attrRPCSystem             = string(semconv.RPCSystemKey)
+	attrRPCService            = string(semconv.RPCServiceKey)
+	attrRPCMethod             = string(semconv.RPCMethodKey)
+	attrRPCGRPCStatusCode     = string(semconv.RPCGRPCStatusCodeKey)
+	attrErrorType             = string(semconv.ErrorTypeKey)
+
+	resServiceName      = string(semconv.ServiceNameKey)
+	resServiceNamespace = string(semconv.ServiceNamespaceKey)
+	resServiceVersion   = string(semconv.ServiceVersionKey)
+	resK8sNamespace     = string(semconv.K8SNamespaceNameKey)
+	resK8sPodName       = string(semconv.K8SPodNameKey)
+)
+
+// Old keys: deprecated names and proxy-specific tags that are converted.
+// The constant is the key's index in spanState.old and its bit in
+// spanState.remove.
+const (
+	oldMethod                = iota // http.method
+	oldStatusCode                   // http.status_code
+	oldURL                          // http.url
+	oldTarget                       // http.target
+	oldScheme                       // http.scheme
+	oldProtocol                     // http.protocol (Envoy)
+	oldFlavor                       // http.flavor
+	oldHTTPUserAgent                // http.user_agent
+	oldUserAgent                    // user_agent (Envoy)
+	oldHostPort                     // net.host.port
+	oldHostName                     // net.host.name
+	oldPeerIP                       // net.peer.ip
+	oldPeerPort                     // net.peer.port
+	oldSockPeerAddr                 // net.sock.peer.addr (nginx-otel)
+	oldSockPeerPort                 // net.sock.peer.port (nginx-otel)
+	oldPeerAddress                  // peer.address (Envoy: the downstream)
+	oldUpstreamAddress              // upstream_address (Envoy upstream span)
+	oldRequestSize                  // request_size (Envoy)
+	oldResponseSize                 // response_size (Envoy)
+	oldRequestContentLength         // http.request_content_length (nginx-otel)
+	oldResponseContentLength        // http.response_content_length (nginx-otel)
+	oldRetryCount                   // retry.count (Envoy upstream span)
+	oldHTTPHost                     // http.host
+	oldServerName                   // http.server_name
+	oldClientIP                     // http.client_ip
+	oldGRPCPath                     // grpc.path (Envoy)
+	oldGRPCStatus                   // grpc.status_code (Envoy)
+	oldError                        // error (Envoy)
+	oldResponseFlags                // response_flags (Envoy)
+	oldDownstream                   // downstream_cluster (Envoy)
+	numOld
+)
+
+// conversion says how a renamed old value becomes its stable value.
+type conversion uint8
+
+const (
+	convNone     conversion = iota // not a plain rename: code converts it
+	convText                       // a non-empty string
+	convProtocol                   // `HTTP/1.1`, `2.0` -> `1.1`, `2`
+	convSize                       // a byte count: int, or a decimal string
+)
+
+// oldKeySpec describes one old key. A plain rename names its stable key
+// (by its presence bit) and conversion; the first old key of a stable key
+// that converts wins, and every old key that converts is removed.
+type oldKeySpec struct {
+	name   string
+	stable int // has* bit of the stable key written; -1 when not a rename
+	conv   conversion
+}
+
+func oldKeyTable() [numOld]oldKeySpec {
+	special := func(name string) oldKeySpec { return oldKeySpec{name: name, stable: -1} }
+	rename := func(name string, stable int, conv conversion) oldKeySpec {
+		return oldKeySpec{name: name, stable: stable, conv: conv}
+	}
+	return [numOld]oldKeySpec{
+		oldMethod:                special("http.method"),
+		oldStatusCode:            special("http.status_code"),
+		oldURL:                   special("http.url"),
+		oldTarget:                special("http.target"),
+		oldScheme:                special("http.scheme"),
+		oldProtocol:              rename("http.protocol", hasProtocolVersion, convProtocol),
+		oldFlavor:                rename("http.flavor", hasProtocolVersion, convProtocol),
+		oldHTTPUserAgent:         rename("http.user_agent", hasUserAgent, convText),
+		oldUserAgent:             rename("user_agent", hasUserAgent, convText),
+		oldHostPort:              special("net.host.port"),
+		oldHostName:              special("net.host.name"),
+		oldPeerIP:                special("net.peer.ip"),
+		oldPeerPort:              special("net.peer.port"),
+		oldSockPeerAddr:          special("net.sock.peer.addr"),
+		oldSockPeerPort:          special("net.sock.peer.port"),
+		oldPeerAddress:           special("peer.address"),
+		oldUpstreamAddress:       special("upstream_address"),
+		oldRequestSize:           rename("request_size", hasRequestSize, convSize),
+		oldResponseSize:          rename("response_size", hasResponseSize, convSize),
+		oldRequestContentLength:  rename("http.request_content_length", hasRequestSize, convSize),
+		oldResponseContentLength: rename("http.response_content_length", hasResponseSize, convSize),
+		oldRetryCount:            rename("retry.count", hasResendCount, convSize),
+		oldHTTPHost:              special("http.host"),
+		oldServerName:            special("http.server_name"),
+		oldClientIP:              special("http.client_ip"),
+		oldGRPCPath:              special("grpc.path"),
+		oldGRPCStatus:            special("grpc.status_code"),
+		oldError:                 special("error"),
+		oldResponseFlags:         special("response_flags"),
+		oldDownstream:            special("downstream_cluster"),
+	}
+}
+
+// Stable keys whose presence the scan records (bit index in spanState.has):
+// a stable value already on the span is never overwritten.
+const (
+	hasMethod = iota
+	hasStatusCode
+	hasRoute
+	hasURLFull
+	hasURLPath
+	hasURLQuery
+	hasURLScheme
+	hasProtocolVersion
+	hasUserAgent
+	hasServerAddress
+	hasServerPort
+	hasClientAddress
+	hasClientPort
+	hasPeerAddress
+	hasPeerPort
+	hasRequestSize
+	hasResponseSize
+	hasResendCount
+	hasPeerService
+	hasRPCSystem
+	hasRPCService
+	hasRPCMethod
+	hasRPCStatus
+	hasErrorType
+	hasDestinationNamespace
+	hasContextBreak
+	hasContextEvidence
+	numStable
+)
+
+func stableKeyTable() [numStable]string {
+	return [numStable]string{
+		hasMethod:               attrRequestMethod,
+		hasStatusCode:           attrResponseStatusCode,
+		hasRoute:                attrRoute,
+		hasURLFull:              attrURLFull,
+		hasURLPath:              attrURLPath,
+		hasURLQuery:             attrURLQuery,
+		hasURLScheme:            attrURLScheme,
+		hasProtocolVersion:      attrProtocolVersion,
+		hasUserAgent:            attrUserAgent,
+		hasServerAddress:        attrServerAddress,
+		hasServerPort:           attrServerPort,
+		hasClientAddress:        attrClientAddress,
+		hasClientPort:           attrClientPort,
+		hasPeerAddress:          attrPeerAddress,
+		hasPeerPort:             attrPeerPort,
+		hasRequestSize:          attrRequestBodySize,
+		hasResponseSize:         attrResponseBodySize,
+		hasResendCount:          attrResendCount,
+		hasPeerService:          attrPeerService,
+		hasRPCSystem:            attrRPCSystem,
+		hasRPCService:           attrRPCService,
+		hasRPCMethod:            attrRPCMethod,
+		hasRPCStatus:            attrRPCGRPCStatusCode,
+		hasErrorType:            attrErrorType,
+		hasDestinationNamespace: meshattr.DestinationNamespace,
+		hasContextBreak:         meshattr.ContextBreak,
+		hasContextEvidence:      meshattr.ContextEvidence,
+	}
+}
+
+// Dialect tags: kept on the span, read to recognise a proxy and resolve its
+// identity and destination (index in spanState.tag).
+const (
+	tagComponent = iota
+	tagUpstreamCluster
+	tagNodeID
+	tagCanonicalService
+	tagCanonicalRevision
+	tagIstioNamespace
+	tagIngressNamespace
+	tagIngressService
+	tagGRPCMessage
+	numTags
+)
+
+func tagKeyTable() [numTags]string {
+	return [numTags]string{
+		tagComponent:         "component",
+		tagUpstreamCluster:   "upstream_cluster",
+		tagNodeID:            "node_id",
+		tagCanonicalService:  "istio.canonical_service",
+		tagCanonicalRevision: "istio.canonical_revision",
+		tagIstioNamespace:    "istio.namespace",
+		tagIngressNamespace:  "ingress.namespace",
+		tagIngressService:    "ingress.service_name",
+		tagGRPCMessage:       "grpc.message",
+	}
+}
+
+// keyClass says what the scan does with a key.
+type keyClass uint8
+
+const (
+	classOld keyClass = iota + 1
+	classStable
+	classTag
+)
+
+type keyRef struct {
+	name  string
+	class keyClass
+	index uint8
+}
+
+// keyIndex finds a key's class and index. It is an open-addressing table
+// hashed on the key's length and three of its bytes: a lookup costs one
+// string comparison on a hit and usually none on a miss, cheaper than
+// hashing the whole key for a map.
+type keyIndex struct {
+	slots  [keySlots]keyRef
+	old    [numOld]oldKeySpec
+	stable [numStable]string
+}
+
+// keySlots is a power of two, about four times the number of keys.
+const keySlots = 256
+
+func keyHash(k string) uint {
+	n := uint(len(k))
+	return (n*131 + uint(k[0])*31 + uint(k[n/2])*7 + uint(k[n-1])) & (keySlots - 1)
+}
+
+func newKeyIndex() *keyIndex {
+	ix := &keyIndex{old: oldKeyTable(), stable: stableKeyTable()}
+	add := func(name string, class keyClass, i int) {
+		h := keyHash(name)
+		for ix.slots[h].name != "" {
+			h = (h + 1) & (keySlots - 1)
+		}
+		ix.slots[h] = keyRef{name: name, class: class, index: uint8(i)}
+	}
+	for i, spec := range ix.old {
+		add(spec.name, classOld, i)
+	}
+	for i, name := range ix.stable {
+		add(name, classStable, i)
+	}
+	for i, name := range tagKeyTable() {
+		add(name, classTag, i)
+	}
+	return ix
+}
+
+func (ix *keyIndex) find(k string) (keyRef, bool) {
+	if k == "" {
+		return keyRef{}, false
+	}
+	for h := keyHash(k); ix.slots[h].name != ""; h = (h + 1) & (keySlots - 1) {
+		if ix.slots[h].name == k {
+			return ix.slots[h], true
+		}
+	}
+	return keyRef{}, false
+}
+
+// Value kinds recorded by the scan.
+const (
+	kindAbsent uint8 = iota
+	kindStr
+	kindInt
+	kindOther
+)
+
+type rawValue struct {
+	s    string
+	n    int64
+	kind uint8
+}
+
+func (r *rawValue) set(v pcommon.Value) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		r.s, r.kind = v.Str(), kindStr
+	case pcommon.ValueTypeInt:
+		r.n, r.kind = v.Int(), kindInt
+	default:
+		r.kind = kindOther
+	}
+}
+
+// spanState is what one pass over a span's attributes records, and the
+// bookkeeping of converting them. Strings are the span's own (no copies);
+// they stay valid after the map changes, Values do not.
+type spanState struct {
+	old    [numOld]rawValue
+	tag    [numTags]string
+	has    uint64 // stable keys present
+	remove uint64 // old keys to delete
+	// istioTag: some istio.* key is on the span.
+	istioTag bool
+	// envoyTag: some Envoy tag (upstream_cluster, node_id, istio.*).
+	envoyTag bool
+	// ingressTag: some ingress.* key the platform adds to nginx spans.
+	ingressTag bool
+
+	// Values of stable keys that drive naming and status.
+	stableMethod, stablePath, stableRoute string
+	stableStatus                          int64
+
+	invalid int64
+}
+
+// scan records one attribute.
+func (s *spanState) scan(ix *keyIndex, k string, v pcommon.Value) {
+	ref, ok := ix.find(k)
+	if !ok {
+		if !s.istioTag && strings.HasPrefix(k, "istio.") {
+			s.istioTag, s.envoyTag = true, true
+		}
+		return
+	}
+	switch ref.class {
+	case classOld:
+		s.old[ref.index].set(v)
+	case classTag:
+		s.tag[ref.index] = v.Str()
+		switch ref.index {
+		case tagUpstreamCluster, tagNodeID:
+			s.envoyTag = true
+		case tagCanonicalService, tagCanonicalRevision, tagIstioNamespace:
+			s.envoyTag, s.istioTag = true, true
+		case tagIngressNamespace, tagIngressService:
+			s.ingressTag = true
+		}
+	case classStable:
+		s.has |= 1 << ref.index
+		switch ref.index {
+		case hasMethod:
+			s.stableMethod = v.Str()
+		case hasURLPath:
+			s.stablePath = v.Str()
+		case hasRoute:
+			s.stableRoute = v.Str()
+		case hasStatusCode:
+			if v.Type() == pcommon.ValueTypeInt {
+				s.stableStatus = v.Int()
+			}
+		}
+	}
+}
+
+func (s *spanState) present(k int) bool { return s.old[k].kind != kindAbsent }
+
+// text returns a string old value; "" and "-" are "no value" (and the key is
+// removed), other types count as invalid and stay.
+func (s *spanState) text(k int) (string, bool) {
+	v := &s.old[k]
+	switch v.kind {
+	case kindAbsent:
+		return "", false
+	case kindStr:
+		if v.s == "" || v.s == "-" {
+			s.remove |= 1 << k
+			return "", false
+		}
+		return v.s, true
+	}
+	s.invalid++
+	return "", false
+}
+
+// textDone returns a string value and marks its key converted.
+func (s *spanState) textDone(k int) string {
+	v, ok := s.text(k)
+	if ok {
+		s.done(k)
+	}
+	return v
+}
+
+// integer returns an int old value, or a string one parsed as decimal.
+func (s *spanState) integer(k int) (int64, bool) {
+	v := &s.old[k]
+	switch v.kind {
+	case kindAbsent:
+		return 0, false
+	case kindInt:
+		return v.n, true
+	case kindStr:
+		if v.s == "" || v.s == "-" {
+			s.remove |= 1 << k
+			return 0, false
+		}
+		if n, ok := parse.Uint(v.s); ok {
+			return n, true
+		}
+	}
+	s.invalid++
+	return 0, false
+}
+
+// port returns a valid port (1-65535) from an int or numeric string value.
+func (s *spanState) port(k int) (int64, bool) {
+	n, ok := s.integer(k)
+	if !ok {
+		return 0, false
+	}
+	if n < 1 || n > 65535 {
+		s.invalid++
+		return 0, false
+	}
+	s.done(k)
+	return n, true
+}
+
+// hostPort returns the host and port of a `host[:port]` value.
+func (s *spanState) hostPort(k int) (string, int64) {
+	raw, ok := s.text(k)
+	if !ok {
+		return "", 0
+	}
+	h, port, ok := parse.SplitHostPort(raw)
+	if !ok || h == "" {
+		s.invalid++
+		return "", 0
+	}
+	s.done(k)
+	return h, port
+}
+
+func (s *spanState) done(k int) { s.remove |= 1 << k }
+
+func (s *spanState) missing(bit int) bool { return s.has&(1<<bit) == 0 }
+
+// renamed is the stable value of a plain rename, to be written.
+type renamed struct {
+	stable int
+	s      string
+	n      int64
+	isInt  bool
+}
+
+// readRenames converts the plain renames of the table into r; per stable
+// key, the first old key that converts wins.
+func (s *spanState) readRenames(ix *keyIndex, r *rewrite) {
+	var written uint64
+	for k := range ix.old {
+		spec := &ix.old[k]
+		if spec.conv == convNone || s.old[k].kind == kindAbsent {
+			continue
+		}
+		var val renamed
+		switch spec.conv {
+		case convText:
+			v, ok := s.text(k)
+			if !ok {
+				continue
+			}
+			val.s = v
+		case convProtocol:
+			raw, ok := s.text(k)
+			if !ok {
+				continue
+			}
+			v, ok := parse.ProtocolVersion(raw)
+			if !ok {
+				s.invalid++
+				continue
+			}
+			val.s = v
+		case convSize:
+			n, ok := s.integer(k)
+			if !ok {
+				continue
+			}
+			val.n, val.isInt = n, true
+		}
+		s.done(k)
+		if written&(1<<spec.stable) != 0 {
+			continue
+		}
+		written |= 1 << spec.stable
+		val.stable = spec.stable
+		if r.nRenames < len(r.renames) {
+			r.renames[r.nRenames] = val
+			r.nRenames++
+		}
+	}
+}
+
+// removeConverted deletes the old keys marked converted.
+func (ix *keyIndex) removeConverted(attrs pcommon.Map, remove uint64) {
+	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+		ref, ok := ix.find(k)
+		return ok && ref.class == classOld && remove&(1<<ref.index) != 0
+	})
+}
+
+// writeRenames puts the converted plain renames that are not on the span.
+func (ix *keyIndex) writeRenames(attrs pcommon.Map, s *spanState, r *rewrite) {
+	for i := 0; i < r.nRenames; i++ {
+		v := &r.renames[i]
+		if !s.missing(v.stable) {
+			continue
+		}
+		if v.isInt {
+			attrs.PutInt(ix.stable[v.stable], v.n)
+		} else {
+			attrs.PutStr(ix.stable[v.stable], v.s)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package spannormalizerprocessor
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/ptracetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// -update rewrites every testdata/<case>/expected.yaml from the processor's
+// output; review the diff before committing it.
+var update = flag.Bool("update", false, "rewrite testdata/<case>/expected.yaml from the processor's output")
+
+// TestGolden runs every testdata/<case>/input.yaml through the processor
+// with its default configuration (as the shipped configs run it) and
+// compares the output in full with testdata/<case>/expected.yaml. Where
+// each input comes from is in testdata/README.md.
+func TestGolden(t *testing.T) {
+	inputs, err := filepath.Glob(filepath.Join("testdata", "*", "input.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, inputs)
+	// The cases share one trace store in the end-to-end test: IDs are unique.
+	seen := map[[24]byte]string{}
+	for _, in := range inputs {
+		dir := filepath.Dir(in)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			td, err := golden.ReadTraces(in)
+			require.NoError(t, err)
+			forEachSpan(td, func(s ptrace.Span) {
+				var key [24]byte
+				tid, sid := s.TraceID(), s.SpanID()
+				copy(key[:16], tid[:])
+				copy(key[16:], sid[:])
+				require.Empty(t, seen[key], "span %s is also in %s", sid, seen[key])
+				seen[key] = in
+			})
+			out := process(t, defaultConfig(), td)
+			expectedFile := filepath.Join(dir, "expected.yaml")
+			if *update {
+				require.NoError(t, golden.WriteTracesToFile(expectedFile, out))
+			}
+			want, err := golden.ReadTraces(expectedFile)
+			require.NoError(t, err)
+			require.NoError(t, ptracetest.CompareTraces(want, out))
+		})
+	}
+}
+
+func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		sss := td.ResourceSpans().At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			for k := 0; k < sss.At(j).Spans().Len(); k++ {
+				f(sss.At(j).Spans().At(k))
+			}
+		}
+	}
+}
+
+// TestREADMEListsEveryOldKey: the README's attribute table names every old
+// key the table in attributes.go converts, so the two cannot drift apart.
+func TestREADMEListsEveryOldKey(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	for _, spec := range oldKeyTable() {
+		assert.Contains(t, string(readme), "`"+spec.name+"`", "README.md does not list %s", spec.name)
+	}
+}
+
+// TestRenameTableFits: the plain renames of one span fit rewrite.renames.
+func TestRenameTableFits(t *testing.T) {
+	stable := map[int]bool{}
+	for _, spec := range oldKeyTable() {
+		if spec.conv != convNone {
+			stable[spec.stable] = true
+		}
+	}
+	assert.LessOrEqual(t, len(stable), maxRenames)
+}
