@@ -130,6 +130,7 @@ type fuzzSpan struct {
 	name       string
 	ns, label  string
 	dest       string
+	idMode     int
 	wantTenant []string
 }
 
@@ -139,11 +140,14 @@ func FuzzRouting(f *testing.F) {
 	f.Add([]byte{1, 1, 2, 5, 4, 4, 0, 4, 9, 3, 1, 5, 2, 4, 7, 0, 3, 0, 2, 6, 1})
 	f.Add([]byte("team-a istio-system ingress-nginx payments edge spans everywhere"))
 	f.Add([]byte{2, 0, 1, 5, 3, 7, 4, 9, 3, 11, 2, 5, 8, 5, 10, 1, 4, 12, 0, 13, 14, 6})
+	// Edge and team resources whose spans include all-zero trace and span IDs.
+	f.Add([]byte{0, 0, 0, 2, 3, 0, 3, 5, 0, 2, 6, 5, 0, 1, 7, 0, 0, 0, 0, 5, 0, 6, 3, 0, 0, 0, 0, 0, 7, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src := &byteSource{data: data}
 		cfg := fuzzConfig(src)
 		td := ptrace.NewTraces()
 		var all []fuzzSpan
+		seq := uint64(0)
 		for r, nr := 0, src.pick(6); r < nr; r++ {
 			rs := td.ResourceSpans().AppendEmpty()
 			attrs := rs.Resource().Attributes()
@@ -157,13 +161,26 @@ func FuzzRouting(f *testing.F) {
 				ss := rs.ScopeSpans().AppendEmpty()
 				for k, nsp := 0, src.pick(5); k < nsp; k++ {
 					sp := ss.Spans().AppendEmpty()
+					seq++
 					name := fmt.Sprintf("r%d-s%d-k%d", r, s, k)
 					sp.SetName(name)
+					// 0-5: valid IDs; 6: all-zero trace ID; 7: all-zero span ID.
+					idMode := src.pick(8)
+					if idMode != 6 {
+						sp.SetTraceID(testTraceID(seq))
+					}
+					if idMode != 7 {
+						sp.SetSpanID(testSpanID(seq))
+					}
 					dest := fuzzNamespaces[src.pick(len(fuzzNamespaces))]
 					putFuzzAttr(sp.Attributes(), meshattr.DestinationNamespace, dest)
 					putFuzzAttr(sp.Attributes(), namespaceAttribute, fuzzNamespaces[src.pick(len(fuzzNamespaces))])
 					putFuzzAttr(sp.Attributes(), "x-scope-orgid", fuzzClaims[src.pick(len(fuzzClaims))])
-					all = append(all, fuzzSpan{name: name, ns: nsv, label: label, dest: dest, wantTenant: oracleTenants(cfg, nsv, label, dest)})
+					want := oracleTenants(cfg, nsv, label, dest)
+					if idMode >= 6 {
+						want = nil // invalid IDs reach no tenant
+					}
+					all = append(all, fuzzSpan{name: name, ns: nsv, label: label, dest: dest, idMode: idMode, wantTenant: want})
 				}
 			}
 		}
@@ -186,7 +203,7 @@ func FuzzRouting(f *testing.F) {
 			sort.Strings(want)
 			have := got[s.name]
 			sort.Strings(have)
-			require.Equal(t, want, have, "span %s (namespace %q, label %q, destination %q, config %+v)", s.name, s.ns, s.label, s.dest, cfg)
+			require.Equal(t, want, have, "span %s (namespace %q, label %q, destination %q, ID mode %d, config %+v)", s.name, s.ns, s.label, s.dest, s.idMode, cfg)
 			delete(got, s.name)
 		}
 		require.Empty(t, got, "spans that were never sent")

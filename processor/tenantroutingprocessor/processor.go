@@ -25,10 +25,14 @@ import (
 // connection); nothing else is trusted.
 const namespaceAttribute = "k8s.namespace.name"
 
-// errRateLimited is returned for a tenant whose token bucket refuses a
-// request. It is a plain (retryable) error: the receiver answers
-// Unavailable / 503 and the sender retries later. It names no tenant, so a
-// sender learns nothing about other tenants.
+// errRateLimited is returned when the token buckets refused every tenant
+// share of a request (typically: the request held one tenant, over its
+// limit). It is a plain (retryable) error: the receiver answers
+// Unavailable / 503 and the sender retries later; as nothing of the request
+// was passed downstream, the retry duplicates nothing. A refused share of a
+// request whose other shares were passed on is dropped and counted instead
+// (see ConsumeTraces). It names no tenant, so a sender learns nothing about
+// other tenants.
 var errRateLimited = errors.New("tenantrouting: tenant ingestion rate limit exceeded, retry later")
 
 type ruleKind int
@@ -154,6 +158,8 @@ type destination struct {
 	td         ptrace.Traces
 	spans      int
 	edgeCopies int
+	st         *tenantState
+	admitted   bool
 
 	// Shells of the edge resource/scope currently being split into td.
 	curRes   int
@@ -190,6 +196,7 @@ type tenantRouting struct {
 	tenants     *tenantRegistry
 	telemetry   *metadata.TelemetryBuilder
 	noTenant    metric.AddOption
+	invalidID   metric.AddOption
 	now         func() time.Time
 	metadataKey string
 }
@@ -207,6 +214,7 @@ func newTenantRouting(set processor.Settings, cfg *Config, next consumer.Traces)
 		router:      newRouter(cfg),
 		telemetry:   tb,
 		noTenant:    metric.WithAttributeSet(attribute.NewSet(attribute.String(attrReason, reasonNoTenant))),
+		invalidID:   metric.WithAttributeSet(attribute.NewSet(attribute.String(attrReason, reasonInvalidID))),
 		now:         time.Now,
 		metadataKey: cfg.MetadataKey,
 	}
@@ -225,9 +233,15 @@ func (p *tenantRouting) Shutdown(context.Context) error {
 }
 
 // ConsumeTraces splits td into one request per tenant and hands each to the
-// next consumer with only the tenant in the client metadata. Deliberately
-// dropped spans (no tenant) are counted and not an error; failures of the
-// per-tenant calls are joined and returned.
+// next consumer with only the tenant in the client metadata.
+//
+// Spans with an all-zero trace or span ID are removed first and counted
+// (reason invalid_id). Deliberately dropped spans (no tenant, invalid IDs)
+// are not an error. A tenant share its token bucket refuses is counted
+// (reason rate_limited) and dropped when other shares of the request are
+// passed on, so that a retry cannot duplicate them; only when every share
+// was refused is the request refused with the retryable errRateLimited.
+// Failures of the per-tenant calls are joined and returned.
 func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	rss := td.ResourceSpans()
 	n := rss.Len()
@@ -237,14 +251,24 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 	plan := make([]resourcePlan, n)
 	single := true
 	only := ""
-	dropped := 0
+	dropped, invalid := 0, 0
 	for i := 0; i < n; i++ {
 		rs := rss.At(i)
 		attrs := rs.Resource().Attributes()
 		ns := stringAttr(attrs, namespaceAttribute)
 		pl := &plan[i]
 		pl.tenant = p.router.resourceTenant(ns, attrs)
-		pl.spans = countSpans(rs)
+		spans, bad := countSpans(rs)
+		if bad > 0 {
+			removeInvalid(rs)
+			invalid += bad
+			spans -= bad
+			if spans == 0 {
+				// Nothing valid left: the resource shell goes nowhere.
+				pl.tenant = ""
+			}
+		}
+		pl.spans = spans
 		if pl.spans == 0 {
 			continue
 		}
@@ -263,6 +287,7 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 			single = false
 		}
 	}
+	p.countInvalid(ctx, invalid)
 
 	if single {
 		p.countDropped(ctx, dropped)
@@ -276,7 +301,14 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 				return plan[i].tenant != only
 			})
 		}
-		return p.deliver(ctx, only, td, td.SpanCount(), 0)
+		now := p.now()
+		st := p.tenants.get(only, now)
+		spans := td.SpanCount()
+		if !p.admit(ctx, st, now, spans) {
+			// The request held this tenant alone: a retry duplicates nothing.
+			return errRateLimited
+		}
+		return p.send(ctx, only, st, td, spans, 0)
 	}
 
 	dests := make([]destination, 0, 4)
@@ -300,10 +332,27 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 	}
 	p.countDropped(ctx, dropped)
 
+	// Every share is admitted or refused before anything is sent, so that
+	// the outcome does not depend on the order of the tenants.
+	now := p.now()
+	admitted := 0
+	for k := range dests {
+		d := &dests[k]
+		d.st = p.tenants.get(d.tenant, now)
+		if d.admitted = p.admit(ctx, d.st, now, d.spans); d.admitted {
+			admitted++
+		}
+	}
+	if admitted == 0 && len(dests) > 0 {
+		return errRateLimited
+	}
 	var errs []error
 	for k := range dests {
 		d := &dests[k]
-		if err := p.deliver(ctx, d.tenant, d.td, d.spans, d.edgeCopies); err != nil {
+		if !d.admitted {
+			continue // counted by admit; dropped so the others are not retried
+		}
+		if err := p.send(ctx, d.tenant, d.st, d.td, d.spans, d.edgeCopies); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -349,14 +398,18 @@ func (p *tenantRouting) splitEdge(i int, rs ptrace.ResourceSpans, resTenant stri
 	return dests, dropped
 }
 
-// deliver hands one tenant's request downstream, after its rate limit.
-func (p *tenantRouting) deliver(ctx context.Context, tenant string, td ptrace.Traces, spans, edgeCopies int) error {
-	now := p.now()
-	st := p.tenants.get(tenant, now)
-	if st.bucket != nil && !st.bucket.take(now, spans) {
-		p.telemetry.ProcessorTenantroutingSpansDropped.Add(ctx, int64(spans), st.limited)
-		return errRateLimited
+// admit takes spans from the tenant's token bucket. A refusal is counted
+// as spans_dropped{reason="rate_limited", tenant}.
+func (p *tenantRouting) admit(ctx context.Context, st *tenantState, now time.Time, spans int) bool {
+	if st.bucket == nil || st.bucket.take(now, spans) {
+		return true
 	}
+	p.telemetry.ProcessorTenantroutingSpansDropped.Add(ctx, int64(spans), st.limited)
+	return false
+}
+
+// send hands one tenant's admitted request downstream.
+func (p *tenantRouting) send(ctx context.Context, tenant string, st *tenantState, td ptrace.Traces, spans, edgeCopies int) error {
 	md := st.md
 	if !st.hasMD {
 		md = p.tenants.metadataFor(tenant)
@@ -377,6 +430,13 @@ func (p *tenantRouting) countDropped(ctx context.Context, n int) {
 	}
 }
 
+func (p *tenantRouting) countInvalid(ctx context.Context, n int) {
+	if n > 0 {
+		p.telemetry.ProcessorTenantroutingSpansDropped.Add(ctx, int64(n), p.invalidID)
+		p.logger.Debug("Dropped spans with an all-zero trace or span ID", zap.Int("spans", n))
+	}
+}
+
 // destinationIndex returns the index of tenant's destination, appending one
 // if needed. Requests carry few tenants, so a linear scan beats a map.
 func destinationIndex(dests []destination, tenant string) ([]destination, int) {
@@ -389,13 +449,39 @@ func destinationIndex(dests []destination, tenant string) ([]destination, int) {
 	return dests, len(dests) - 1
 }
 
-func countSpans(rs ptrace.ResourceSpans) int {
-	n := 0
+// countSpans returns the number of spans of rs and how many of them have an
+// invalid (all-zero) trace or span ID.
+func countSpans(rs ptrace.ResourceSpans) (n, invalid int) {
 	sss := rs.ScopeSpans()
 	for j := 0; j < sss.Len(); j++ {
-		n += sss.At(j).Spans().Len()
+		spans := sss.At(j).Spans()
+		n += spans.Len()
+		for s := 0; s < spans.Len(); s++ {
+			if invalidIDs(spans.At(s)) {
+				invalid++
+			}
+		}
 	}
-	return n
+	return n, invalid
+}
+
+// invalidIDs reports whether a span's trace or span ID is all zeros, which
+// the trace API specification calls invalid: such a span can never be found.
+func invalidIDs(span ptrace.Span) bool {
+	return span.TraceID().IsEmpty() || span.SpanID().IsEmpty()
+}
+
+// removeInvalid deletes the spans with invalid IDs from rs, and the scopes
+// that held nothing else.
+func removeInvalid(rs ptrace.ResourceSpans) {
+	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
+		spans := ss.Spans()
+		if spans.Len() == 0 {
+			return false
+		}
+		spans.RemoveIf(invalidIDs)
+		return spans.Len() == 0
+	})
 }
 
 // hasDestination reports whether any span of rs carries a destination

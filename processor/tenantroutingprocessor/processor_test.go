@@ -2,6 +2,7 @@ package tenantroutingprocessor
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"sort"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/attribute"
@@ -44,10 +46,13 @@ func meshConfig() *Config {
 }
 
 // spanSpec describes one span of a test resource: its name identifies it in
-// the output; attrs are set on the span.
+// the output; attrs are set on the span. Spans get unique, valid trace and
+// span IDs unless zeroTraceID / zeroSpanID leave one all-zero (invalid).
 type spanSpec struct {
-	name  string
-	attrs map[string]any
+	name        string
+	attrs       map[string]any
+	zeroTraceID bool
+	zeroSpanID  bool
 }
 
 type resSpec struct {
@@ -59,6 +64,7 @@ func ns(n string) map[string]any { return map[string]any{namespaceAttribute: n} 
 
 func buildTraces(t testing.TB, resources ...resSpec) ptrace.Traces {
 	td := ptrace.NewTraces()
+	seq := uint64(0)
 	for _, r := range resources {
 		rs := td.ResourceSpans().AppendEmpty()
 		rs.SetSchemaUrl("https://opentelemetry.io/schemas/1.30.0")
@@ -66,12 +72,32 @@ func buildTraces(t testing.TB, resources ...resSpec) ptrace.Traces {
 		ss := rs.ScopeSpans().AppendEmpty()
 		ss.Scope().SetName("test-scope")
 		for _, s := range r.spans {
+			seq++
 			sp := ss.Spans().AppendEmpty()
 			sp.SetName(s.name)
+			if !s.zeroTraceID {
+				sp.SetTraceID(testTraceID(seq))
+			}
+			if !s.zeroSpanID {
+				sp.SetSpanID(testSpanID(seq))
+			}
 			require.NoError(t, sp.Attributes().FromRaw(s.attrs))
 		}
 	}
 	return td
+}
+
+func testTraceID(seq uint64) pcommon.TraceID {
+	var id pcommon.TraceID
+	id[0] = 0x7e
+	binary.BigEndian.PutUint64(id[8:], seq)
+	return id
+}
+
+func testSpanID(seq uint64) pcommon.SpanID {
+	var id pcommon.SpanID
+	binary.BigEndian.PutUint64(id[:], seq)
+	return id
 }
 
 func spans(names ...string) []spanSpec {
@@ -488,10 +514,13 @@ func TestRateLimit(t *testing.T) {
 	send := func(res ...resSpec) error { return p.ConsumeTraces(context.Background(), buildTraces(t, res...)) }
 
 	require.NoError(t, send(resSpec{attrs: ns("team-a"), spans: names("a", 8)}))
-	// a has 2 tokens left: 5 more are refused with a retryable error, b is unaffected.
-	err = send(resSpec{attrs: ns("team-a"), spans: names("a", 5)}, resSpec{attrs: ns("team-b"), spans: names("b", 5)})
+	// a has 2 tokens left: 5 more are refused. Alone, the request fails
+	// with a retryable error; mixed with b, a's share is dropped and b's
+	// delivered, and the request succeeds (a retry would duplicate b).
+	err = send(resSpec{attrs: ns("team-a"), spans: names("a", 5)})
 	require.ErrorIs(t, err, errRateLimited)
 	assert.False(t, consumererror.IsPermanent(err))
+	require.NoError(t, send(resSpec{attrs: ns("team-a"), spans: names("a", 5)}, resSpec{attrs: ns("team-b"), spans: names("b", 5)}))
 	assert.Equal(t, map[string][]string{"a": names2("a", 8), "b": names2("b", 5)}, sink.byTenant(t))
 
 	// Half a second refills 5 tokens: 7 fit now.
@@ -506,7 +535,7 @@ func TestRateLimit(t *testing.T) {
 	require.ErrorIs(t, send(resSpec{attrs: ns("team-a"), spans: names("a", 1)}), errRateLimited)
 
 	metadatatest.AssertEqualProcessorTenantroutingSpansDropped(t, tel, []metricdata.DataPoint[int64]{
-		{Value: 6, Attributes: attribute.NewSet(attribute.String("reason", "rate_limited"), attribute.String("tenant", "a"))},
+		{Value: 11, Attributes: attribute.NewSet(attribute.String("reason", "rate_limited"), attribute.String("tenant", "a"))},
 	}, metricdatatest.IgnoreTimestamp())
 	require.NoError(t, p.Shutdown(context.Background()))
 }

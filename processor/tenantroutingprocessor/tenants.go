@@ -19,6 +19,7 @@ const (
 
 	reasonNoTenant    = "no_tenant"
 	reasonRateLimited = "rate_limited"
+	reasonInvalidID   = "invalid_id"
 )
 
 // tenantState is everything the processor keeps per tenant: the client

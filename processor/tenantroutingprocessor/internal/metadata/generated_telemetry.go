@@ -64,7 +64,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTenantroutingSpansDropped, err = builder.meter.Int64Counter(
 		"otelcol_processor_tenantrouting_spans_dropped",
-		metric.WithDescription("Number of spans not passed downstream, by reason (no_tenant: dropped, rate_limited: refused with a retryable error). [Alpha]"),
+		metric.WithDescription("Number of spans not passed downstream, by reason (no_tenant: no tenant, dropped; invalid_id: all-zero trace or span ID, dropped; rate_limited: refused by the tenant's rate limit, with a retryable error when nothing else of the request was passed on, else dropped). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

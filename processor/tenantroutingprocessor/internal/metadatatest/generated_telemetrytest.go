@@ -43,7 +43,7 @@ func AssertEqualProcessorTenantroutingEdgeCopies(t *testing.T, tt *componenttest
 func AssertEqualProcessorTenantroutingSpansDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tenantrouting_spans_dropped",
-		Description: "Number of spans not passed downstream, by reason (no_tenant: dropped, rate_limited: refused with a retryable error). [Alpha]",
+		Description: "Number of spans not passed downstream, by reason (no_tenant: no tenant, dropped; invalid_id: all-zero trace or span ID, dropped; rate_limited: refused by the tenant's rate limit, with a retryable error when nothing else of the request was passed on, else dropped). [Alpha]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
