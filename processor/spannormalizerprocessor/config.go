@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 
@@ -58,6 +59,11 @@ type Config struct {
 	// further services get the bare method as their name.
 	MaxServices int `mapstructure:"max_services"`
 
+	// RouteLearning learns each service's routes from its traffic: path
+	// positions that show many distinct values become {param}, and a value
+	// appears in a name only once it has been seen min_count times.
+	RouteLearning RouteLearningConfig `mapstructure:"route_learning"`
+
 	// ContextDiagnostics counts, per service, the sidecar spans that show a
 	// request crossing the service without its trace context, and marks them
 	// with the mesh.context.break attribute.
@@ -66,6 +72,79 @@ type Config struct {
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
+
+// RouteLearningConfig configures route learning for span names.
+type RouteLearningConfig struct {
+	// Enabled turns route learning on. Off, every path segment that is not
+	// an ID or a user pattern is named as it is, up to
+	// max_span_names_per_service.
+	Enabled bool `mapstructure:"enabled"`
+
+	// MinCount is how often a segment value must have been seen at its
+	// position before it appears in a span name; until then it is {param}.
+	MinCount int `mapstructure:"min_count"`
+
+	// MaxValuesPerPosition is how many distinct values one path position
+	// (one prefix of one service and method) may show before it is a
+	// parameter: from then on every value there is {param}.
+	MaxValuesPerPosition int `mapstructure:"max_values_per_position"`
+
+	// MaxPositionsPerService bounds what is learned per service (positions
+	// and the values counted at them); past it, paths are named in the
+	// parameter form without being learned.
+	MaxPositionsPerService int `mapstructure:"max_positions_per_service"`
+
+	// MaxPositions bounds what is learned for all services together.
+	MaxPositions int `mapstructure:"max_positions"`
+
+	// IdleTimeout: what was not seen for this long (routes, values, names,
+	// services) is forgotten. At least one minute.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func (c *RouteLearningConfig) validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	const key = "route_learning."
+	var errs error
+	if c.MinCount < 1 {
+		errs = errors.Join(errs, fmt.Errorf(key+"min_count must be at least 1, got %d", c.MinCount))
+	}
+	if c.MaxValuesPerPosition < 1 {
+		errs = errors.Join(errs, fmt.Errorf(key+"max_values_per_position must be at least 1, got %d", c.MaxValuesPerPosition))
+	}
+	if c.MaxPositionsPerService < 1 {
+		errs = errors.Join(errs, fmt.Errorf(key+"max_positions_per_service must be at least 1, got %d", c.MaxPositionsPerService))
+	}
+	if c.MaxPositions < c.MaxPositionsPerService {
+		errs = errors.Join(errs, fmt.Errorf(key+"max_positions (%d) must be at least max_positions_per_service (%d)", c.MaxPositions, c.MaxPositionsPerService))
+	}
+	if c.IdleTimeout < time.Minute {
+		errs = errors.Join(errs, fmt.Errorf(key+"idle_timeout must be at least 1m, got %s", c.IdleTimeout))
+	}
+	return errs
+}
+
+// learning is the namer's form of the block (zero when off).
+func (c *RouteLearningConfig) learning() pathtemplate.Learning {
+	if !c.Enabled {
+		return pathtemplate.Learning{}
+	}
+	return pathtemplate.Learning{
+		MinCount:      c.MinCount,
+		MaxValues:     c.MaxValuesPerPosition,
+		MaxNodes:      c.MaxPositionsPerService,
+		MaxTotalNodes: c.MaxPositions,
+		IdleEpochs:    uint32(c.IdleTimeout / learningEpoch),
+	}
+}
+
+// learningEpoch is the clock tick of route learning's ageing.
+const learningEpoch = time.Minute
 
 // ContextDiagnosticsConfig configures the context-propagation diagnostics.
 type ContextDiagnosticsConfig struct {
@@ -169,6 +248,7 @@ func (cfg *Config) Validate() error {
 			errs = errors.Join(errs, fmt.Errorf("path_patterns[%d]: %w", i, err))
 		}
 	}
+	errs = errors.Join(errs, cfg.RouteLearning.validate())
 	errs = errors.Join(errs, cfg.ContextDiagnostics.validate())
 	return errs
 }

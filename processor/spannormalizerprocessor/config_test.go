@@ -3,6 +3,7 @@ package spannormalizerprocessor
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,6 +38,14 @@ func TestLoadConfig(t *testing.T) {
 				},
 				MaxSpanNamesPerService: 50,
 				MaxServices:            20,
+				RouteLearning: RouteLearningConfig{
+					Enabled:                true,
+					MinCount:               5,
+					MaxValuesPerPosition:   32,
+					MaxPositionsPerService: 500,
+					MaxPositions:           5000,
+					IdleTimeout:            30 * time.Minute,
+				},
 				ContextDiagnostics: ContextDiagnosticsConfig{
 					Enabled:           true,
 					ExcludeNamespaces: []string{"batch-jobs", "kube-system"},
@@ -62,6 +71,21 @@ func TestLoadConfig(t *testing.T) {
 				return cfg
 			}(),
 		},
+		{
+			id: component.NewIDWithName(metadata.Type, "learning_off"),
+			expected: func() component.Config {
+				cfg := createDefaultConfig().(*Config)
+				cfg.RouteLearning.Enabled = false
+				return cfg
+			}(),
+		},
+		{id: component.NewIDWithName(metadata.Type, "bad_learning"), errContains: []string{
+			"route_learning.min_count must be at least 1", "route_learning.max_values_per_position must be at least 1",
+			"route_learning.max_positions_per_service must be at least 1", "route_learning.idle_timeout must be at least 1m",
+		}},
+		{id: component.NewIDWithName(metadata.Type, "bad_learning_total"), errContains: []string{
+			"route_learning.max_positions (0) must be at least max_positions_per_service (10)",
+		}},
 		{id: component.NewIDWithName(metadata.Type, "bad_source"), errContains: []string{"sources", `"haproxy"`}},
 		{id: component.NewIDWithName(metadata.Type, "duplicate_source"), errContains: []string{"sources", "twice"}},
 		{id: component.NewIDWithName(metadata.Type, "no_sources"), errContains: []string{"sources must list"}},

@@ -6,6 +6,7 @@ package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -22,6 +23,15 @@ const (
 	// defaultDiagnosticsMaxServices bounds the service label of the context
 	// diagnostics metrics (times 3 series each, plus "_other").
 	defaultDiagnosticsMaxServices = 500
+	// Route learning: a value is named once seen 3 times at its position;
+	// a position with more than 64 distinct values is a parameter; at most
+	// 1000 positions and values per service and 100 000 in all; forgotten
+	// after an idle hour.
+	defaultRouteMinCount          = 3
+	defaultRouteMaxValues         = 64
+	defaultRouteMaxPositions      = 1000
+	defaultRouteMaxPositionsTotal = 100000
+	defaultRouteIdleTimeout       = time.Hour
 	// maxNameLength is the longest span name (and service name) the
 	// cardinality bound tracks; longer names collapse to the bare method.
 	maxNameLength = 256
@@ -43,6 +53,14 @@ func createDefaultConfig() component.Config {
 		SpanName:               defaultSpanName,
 		MaxSpanNamesPerService: defaultMaxSpanNamesPerService,
 		MaxServices:            defaultMaxServices,
+		RouteLearning: RouteLearningConfig{
+			Enabled:                true,
+			MinCount:               defaultRouteMinCount,
+			MaxValuesPerPosition:   defaultRouteMaxValues,
+			MaxPositionsPerService: defaultRouteMaxPositions,
+			MaxPositions:           defaultRouteMaxPositionsTotal,
+			IdleTimeout:            defaultRouteIdleTimeout,
+		},
 		ContextDiagnostics: ContextDiagnosticsConfig{
 			Enabled:        false,
 			MaxServices:    defaultDiagnosticsMaxServices,

@@ -1,7 +1,9 @@
 package spannormalizerprocessor
 
 import (
+	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,7 +12,13 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/ptracetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadatatest"
 )
 
 // -update rewrites every testdata/<case>/expected.yaml from the processor's
@@ -19,8 +27,11 @@ var update = flag.Bool("update", false, "rewrite testdata/<case>/expected.yaml f
 
 // TestGolden runs every testdata/<case>/input.yaml through the processor
 // with its default configuration (as the shipped configs run it) and
-// compares the output in full with testdata/<case>/expected.yaml. Where
-// each input comes from is in testdata/README.md.
+// compares the output in full with testdata/<case>/expected.yaml. Route
+// learning names a value only once it has been seen min_count times, so
+// the input is sent that many times and the last output is compared: the
+// names a route settles on. Where each input comes from is in
+// testdata/README.md.
 func TestGolden(t *testing.T) {
 	inputs, err := filepath.Glob(filepath.Join("testdata", "*", "input.yaml"))
 	require.NoError(t, err)
@@ -40,7 +51,15 @@ func TestGolden(t *testing.T) {
 				require.Empty(t, seen[key], "span %s is also in %s", sid, seen[key])
 				seen[key] = in
 			})
-			out := process(t, defaultConfig(), td)
+			cfg := createDefaultConfig().(*Config)
+			p, sink := newProcessor(t, cfg, nopSettings())
+			for range cfg.RouteLearning.MinCount {
+				in := ptrace.NewTraces()
+				td.CopyTo(in)
+				require.NoError(t, p.ConsumeTraces(context.Background(), in))
+			}
+			all := sink.AllTraces()
+			out := all[len(all)-1]
 			expectedFile := filepath.Join(dir, "expected.yaml")
 			if *update {
 				require.NoError(t, golden.WriteTracesToFile(expectedFile, out))
@@ -82,4 +101,30 @@ func TestRenameTableFits(t *testing.T) {
 		}
 	}
 	assert.LessOrEqual(t, len(stable), maxRenames)
+}
+
+// TestRouteLearningThroughTheProcessor: blog slugs through the processor
+// with route learning on converge on one name, and the metrics say so.
+func TestRouteLearningThroughTheProcessor(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.RouteLearning.MaxValuesPerPosition = 4 // decided after 16 requests
+	p, sink := newProcessor(t, cfg, metadatatest.NewSettings(tel))
+	for i := range 40 {
+		td := spanIn(t, ptrace.SpanKindServer, "nginx", map[string]any{"service.name": "blog"},
+			map[string]any{"http.method": "GET", "http.target": fmt.Sprintf("/posts/a-post-called-%c%c", 'a'+i%26, 'a'+i/26)})
+		require.NoError(t, p.ConsumeTraces(context.Background(), td))
+	}
+	names := map[string]int{}
+	for _, td := range sink.AllTraces() {
+		forEachSpan(td, func(s ptrace.Span) { names[s.Name()]++ })
+	}
+	assert.Equal(t, map[string]int{"GET /{param}/{param}": 2, "GET /posts/{param}": 38}, names,
+		"no slug in a name; /posts named from its third sighting")
+	metadatatest.AssertEqualProcessorSpannormalizerRouteParametersLearned(t, tel, []metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorSpannormalizerSpanNames(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 2, Attributes: attribute.NewSet(attribute.String("service", "blog"))},
+	}, metricdatatest.IgnoreTimestamp())
 }

@@ -32,7 +32,15 @@ func loadFixture(tb testing.TB, name string) ptrace.Traces {
 	return td
 }
 
-func defaultConfig() *Config { return createDefaultConfig().(*Config) }
+// defaultConfig is the default configuration with route learning off, for
+// the tests of everything but the names' learning: a path's segments are
+// named after one request, as they are once learned. The golden tests run
+// the real default (createDefaultConfig) after warming it up.
+func defaultConfig() *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.RouteLearning.Enabled = false
+	return cfg
+}
 
 // newProcessor builds the processor through the real factory, started, and
 // stops it when the test ends.

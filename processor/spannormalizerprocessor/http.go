@@ -120,7 +120,7 @@ func setStatus(span ptrace.Span, attrs pcommon.Map, s *spanState, r *rewrite) {
 		attrs.PutStr(attrErrorType, r.noResponseType)
 	case httpErr:
 		text := r.statusText // Envoy's own string: no allocation
-		if len(text) != 3 { // "" for ints; a padded "0503" is not canonical
+		if len(text) != 3 {  // "" for ints; a padded "0503" is not canonical
 			text = strconv.FormatInt(r.statusCode, 10)
 		}
 		attrs.PutStr(attrErrorType, text)

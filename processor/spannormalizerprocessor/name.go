@@ -7,27 +7,36 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/pathtemplate"
 )
 
-// setName sets the span name, within the per-service bound: the gRPC
+// setName sets the span name, within the per-service bounds: the gRPC
 // `service/method`; else `{METHOD} {http.route}` when the span carries a
-// route; else `{METHOD} {path template}`; else the bare method.
+// route; else `{METHOD} {route template}` as the namer has learned it;
+// else the bare method.
 func (p *spanNormalizer) setName(span ptrace.Span, res *resourceState, c *counts, buf []byte, r *rewrite, s *spanState) {
 	path, rpcName := r.path, r.rpcName
 	prefix := r.method // "" when the span has no method
 	if r.method != "" && !r.methodKnown {
 		prefix = "HTTP" // semconv: "_OTHER" is named HTTP
 	}
-	var ok bool
+	service := res.serviceName()
+	var name string
+	var st pathtemplate.Step
 	switch {
-	case rpcName != "":
-		if len(rpcName) <= maxNameLength {
-			buf, ok = append(buf, rpcName...), true
+	case rpcName != "" || (prefix != "" && r.route != ""):
+		// Not a path: interned as it is, within the same bounds.
+		st.Outcome = pathtemplate.CollapsedTooLong
+		switch {
+		case rpcName != "" && len(rpcName) <= maxNameLength:
+			buf = append(buf, rpcName...)
+		case rpcName == "" && len(prefix)+1+len(r.route) <= maxNameLength:
+			buf = append(append(append(buf, prefix...), ' '), r.route...)
+		default:
+			buf = nil
+		}
+		if buf != nil {
+			name, st.Outcome, st.Filled = p.namer.Intern(service, buf, c.epoch)
 		}
 	case prefix == "":
 		return // nothing to name the span after
-	case r.route != "":
-		if len(prefix)+1+len(r.route) <= maxNameLength {
-			buf, ok = append(append(append(buf, prefix...), ' '), r.route...), true
-		}
 	default:
 		if path == "" {
 			path = s.stablePath
@@ -36,24 +45,21 @@ func (p *spanNormalizer) setName(span ptrace.Span, res *resourceState, c *counts
 			span.SetName(prefix)
 			return
 		}
-		buf, ok = p.namer.AppendName(buf, prefix, path)
+		name, st = p.namer.Name(service, prefix, path, c.epoch, buf)
 	}
-	outcome := pathtemplate.CollapsedTooLong
-	name := ""
-	if ok {
-		var filled pathtemplate.Filled
-		name, outcome, filled = p.namer.Intern(res.serviceName(), buf)
-		if filled != 0 {
-			p.logFilled(res.serviceName(), filled)
-		}
+	if st.Filled != 0 {
+		p.logFilled(service, st.Filled)
 	}
-	switch outcome {
+	c.learned += int64(st.Learned)
+	switch st.Outcome {
 	case pathtemplate.CollapsedNameLimit:
 		c.collapsed[collapseNameLimit]++
 	case pathtemplate.CollapsedServiceLimit:
 		c.collapsed[collapseServiceLimit]++
 	case pathtemplate.CollapsedTooLong:
 		c.collapsed[collapseTooLong]++
+	case pathtemplate.CollapsedNodeLimit:
+		c.collapsed[collapseNodeLimit]++
 	}
 	if name == "" {
 		if prefix == "" {

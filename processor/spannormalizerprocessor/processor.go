@@ -2,6 +2,7 @@ package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -29,6 +30,7 @@ const (
 	collapseNameLimit = iota
 	collapseServiceLimit
 	collapseTooLong
+	collapseNodeLimit
 	numCollapse
 )
 
@@ -37,6 +39,7 @@ type spanNormalizer struct {
 	tb     *metadata.TelemetryBuilder
 
 	keys         *keyIndex
+	now          func() time.Time
 	envoy, nginx bool
 	keep         bool
 	k8sIdentity  bool
@@ -59,6 +62,7 @@ func newSpanNormalizer(set processor.Settings, cfg *Config) (*spanNormalizer, er
 		logger: set.Logger,
 		tb:     tb,
 		keys:   newKeyIndex(),
+		now:    time.Now,
 		envoy:  cfg.sourceEnabled(SourceEnvoy),
 		nginx:  cfg.sourceEnabled(SourceNginx),
 		keep:   cfg.KeepOriginalAttributes,
@@ -78,7 +82,20 @@ func newSpanNormalizer(set processor.Settings, cfg *Config) (*spanNormalizer, er
 			}
 			patterns = append(patterns, compiled)
 		}
-		p.namer = pathtemplate.New(patterns, cfg.MaxSpanNamesPerService, cfg.MaxServices, maxNameLength)
+		p.namer = pathtemplate.New(patterns, cfg.MaxSpanNamesPerService, cfg.MaxServices, maxNameLength, cfg.RouteLearning.learning())
+	}
+	if p.namer != nil {
+		namer, maxServices := p.namer, cfg.MaxServices
+		err = tb.RegisterProcessorSpannormalizerSpanNamesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			namer.NameCounts(maxServices, func(service string, names int) {
+				o.Observe(int64(names), metric.WithAttributes(attribute.String("service", service)))
+			})
+			return nil
+		})
+		if err != nil {
+			tb.Shutdown()
+			return nil, err
+		}
 	}
 	p.diag, err = newDiagnostics(&cfg.ContextDiagnostics, set.Logger,
 		tb.ProcessorSpannormalizerContextBreaks, tb.ProcessorSpannormalizerContextPropagated)
@@ -91,6 +108,7 @@ func newSpanNormalizer(set processor.Settings, cfg *Config) (*spanNormalizer, er
 	p.collapseOpts[collapseNameLimit] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "name_limit")))
 	p.collapseOpts[collapseServiceLimit] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "service_limit")))
 	p.collapseOpts[collapseTooLong] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "too_long")))
+	p.collapseOpts[collapseNodeLimit] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "position_limit")))
 	return p, nil
 }
 
@@ -105,10 +123,13 @@ type counts struct {
 	invalid    [numSources]int64
 	passed     int64
 	collapsed  [numCollapse]int64
+	learned    int64 // path positions route learning decided variable
+	// epoch is the request's tick of route learning's clock.
+	epoch uint32
 }
 
 func (p *spanNormalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
-	var c counts
+	c := counts{epoch: uint32(p.now().Unix() / int64(learningEpoch/time.Second))}
 	var s spanState
 	var nameBuf [maxNameLength + 32]byte
 	var pend diagPending
@@ -161,6 +182,9 @@ func (p *spanNormalizer) record(ctx context.Context, c *counts) {
 	}
 	if c.passed > 0 {
 		p.tb.ProcessorSpannormalizerSpansPassedThrough.Add(ctx, c.passed)
+	}
+	if c.learned > 0 {
+		p.tb.ProcessorSpannormalizerRouteParametersLearned.Add(ctx, c.learned)
 	}
 	for r := 0; r < numCollapse; r++ {
 		if c.collapsed[r] > 0 {

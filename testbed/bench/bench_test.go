@@ -164,7 +164,9 @@ func checkNormalized(t *testing.T, k Kind, have map[string]bool) {
 							d, ok := a.Get(loadgen.DestinationAttr)
 							assert.True(t, ok, "edge span has its destination: %v", a.AsRaw())
 							assert.Contains(t, d.Str(), "team-")
-							assert.Equal(t, "POST /api/v1/orders/{id}/items/{id}", s.Name())
+							// Route learning names a segment once seen
+							// min_count times; before, it is {param}.
+							assert.Regexp(t, `^POST /(api|\{param\})/(v1|\{param\})/(orders|\{param\})/\{id\}/(items|\{param\})/\{id\}$`, s.Name())
 						}
 						if scope == "nginx" {
 							assert.NotEqual(t, "Ok", s.Status().Code().String(), "nginx OK reset")

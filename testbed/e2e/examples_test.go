@@ -44,7 +44,10 @@ func TestExamplesMatchGoldenInputs(t *testing.T) {
 // binary running the shipped local config (exporting to the Tempo-like
 // sink) and compares what reaches Tempo with the reviewed expected.yaml:
 // the component's tests and the distribution agree span for span. Edge
-// spans reach two tenants; each copy must equal the expectation.
+// spans reach two tenants; each copy must equal the expectation. Route
+// learning names a value once seen min_count (3) times, so each case is
+// sent twice before (with other trace IDs, not compared) as the golden
+// unit test does.
 func TestGoldenCasesThroughTheBinary(t *testing.T) {
 	_, sink, ports := startLocalTempo(t, "local")
 	inputs, err := filepath.Glob(filepath.Join(goldenDir(t), "*", "input.yaml"))
@@ -57,6 +60,9 @@ func TestGoldenCasesThroughTheBinary(t *testing.T) {
 			require.NoError(t, err)
 			want, err := golden.ReadTraces(filepath.Join(dir, "expected.yaml"))
 			require.NoError(t, err)
+			for round := byte(1); round < routeLearningMinCount; round++ {
+				postTraces(t, ports.OTLPHTTP, withOtherTraceIDs(td, round))
+			}
 			postTraces(t, ports.OTLPHTTP, td)
 
 			ids := spanIDs(want)
@@ -72,6 +78,22 @@ func TestGoldenCasesThroughTheBinary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// routeLearningMinCount is the shipped spannormalizer's route_learning.min_count.
+const routeLearningMinCount = 3
+
+// withOtherTraceIDs returns a copy of td whose trace IDs differ in their
+// last byte, so the copy's spans are told apart from td's at the sink.
+func withOtherTraceIDs(td ptrace.Traces, round byte) ptrace.Traces {
+	out := ptrace.NewTraces()
+	td.CopyTo(out)
+	forEachSpanIn(out, func(_ ptrace.ResourceSpans, _ ptrace.ScopeSpans, s ptrace.Span) {
+		id := s.TraceID()
+		id[15] ^= round
+		s.SetTraceID(id)
+	})
+	return out
 }
 
 func spanIDs(td ptrace.Traces) map[spanKey]bool {

@@ -5,10 +5,12 @@
 package metadata
 
 import (
+	"context"
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/collector/component"
@@ -25,15 +27,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                     metric.Meter
-	mu                                        sync.Mutex
-	registrations                             []metric.Registration
-	ProcessorSpannormalizerContextBreaks      metric.Int64Counter
-	ProcessorSpannormalizerContextPropagated  metric.Int64Counter
-	ProcessorSpannormalizerSpanNamesCollapsed metric.Int64Counter
-	ProcessorSpannormalizerSpansNormalized    metric.Int64Counter
-	ProcessorSpannormalizerSpansPassedThrough metric.Int64Counter
-	ProcessorSpannormalizerValuesInvalid      metric.Int64Counter
+	meter                                         metric.Meter
+	mu                                            sync.Mutex
+	registrations                                 []metric.Registration
+	ProcessorSpannormalizerContextBreaks          metric.Int64Counter
+	ProcessorSpannormalizerContextPropagated      metric.Int64Counter
+	ProcessorSpannormalizerRouteParametersLearned metric.Int64Counter
+	ProcessorSpannormalizerSpanNames              metric.Int64ObservableGauge
+	ProcessorSpannormalizerSpanNamesCollapsed     metric.Int64Counter
+	ProcessorSpannormalizerSpansNormalized        metric.Int64Counter
+	ProcessorSpannormalizerSpansPassedThrough     metric.Int64Counter
+	ProcessorSpannormalizerValuesInvalid          metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -45,6 +49,31 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterProcessorSpannormalizerSpanNamesCallback sets callback for observable ProcessorSpannormalizerSpanNames metric.
+func (builder *TelemetryBuilder) RegisterProcessorSpannormalizerSpanNamesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		cb(context.Background(), &observerInt64{inst: builder.ProcessorSpannormalizerSpanNames, obs: o})
+		return nil
+	}, builder.ProcessorSpannormalizerSpanNames)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+type observerInt64 struct {
+	embedded.Int64Observer
+	inst metric.Int64Observable
+	obs  metric.Observer
+}
+
+func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
+	oi.obs.ObserveInt64(oi.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -75,6 +104,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_spannormalizer_context_propagated",
 		metric.WithDescription("Number of Envoy sidecar outbound spans that carried the calling service's trace context (context_diagnostics). [Development]"),
 		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSpannormalizerRouteParametersLearned, err = builder.meter.Int64Counter(
+		"otelcol_processor_spannormalizer_route_parameters_learned",
+		metric.WithDescription("Number of path positions route learning decided are a parameter (more distinct values than route_learning.max_values_per_position). [Development]"),
+		metric.WithUnit("{position}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSpannormalizerSpanNames, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_spannormalizer_span_names",
+		metric.WithDescription("Number of distinct span names the processor currently gives a service's spans. [Development]"),
+		metric.WithUnit("{name}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSpannormalizerSpanNamesCollapsed, err = builder.meter.Int64Counter(

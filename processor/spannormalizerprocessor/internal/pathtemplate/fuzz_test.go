@@ -16,7 +16,7 @@ func FuzzAppendName(f *testing.F) {
 		f.Add("GET", seed)
 	}
 	const maxLen = 128
-	namer := New(nil, 100, 100, maxLen)
+	namer := New(nil, 100, 100, maxLen, Learning{})
 	f.Fuzz(func(t *testing.T, method, path string) {
 		name, ok := namer.AppendName(nil, method, path)
 		if len(name) > maxLen {

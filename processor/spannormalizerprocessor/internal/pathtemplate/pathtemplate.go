@@ -94,7 +94,7 @@ func isUUID(s string) bool {
 	return true
 }
 
-// Outcome says what Intern did.
+// Outcome says what Name or Intern did.
 type Outcome uint8
 
 const (
@@ -110,37 +110,45 @@ const (
 	// CollapsedTooLong: the name or the service name is longer than the
 	// maximum name length.
 	CollapsedTooLong
+	// CollapsedNodeLimit: the service's route positions are all in use; the
+	// path was named in the parameter form without being learned.
+	CollapsedNodeLimit
 )
 
-// Namer builds and interns span names. It is safe for concurrent use.
+// Namer builds and interns span names, and learns each service's routes
+// (see Learning). It is safe for concurrent use.
 type Namer struct {
 	patterns    []Pattern
 	maxNames    int
 	maxServices int
 	maxLen      int
+	learn       Learning
 
-	mu sync.Mutex
-	// services maps a service name to its set of names; each name is stored
-	// once (key and value share their bytes) and handed out for SetName, so a
-	// known name costs no allocation.
-	services map[string]map[string]string
+	mu       sync.Mutex
+	services map[string]*serviceRoutes
+	budget   budget
 }
 
 // New returns a Namer. maxNames and maxServices are the cardinality bounds,
-// maxLen the longest name (and service name) that is tracked.
-func New(patterns []Pattern, maxNames, maxServices, maxLen int) *Namer {
+// maxLen the longest name (and service name) that is tracked; learn
+// configures route learning (its zero value turns it off).
+func New(patterns []Pattern, maxNames, maxServices, maxLen int, learn Learning) *Namer {
 	return &Namer{
 		patterns:    patterns,
 		maxNames:    maxNames,
 		maxServices: maxServices,
 		maxLen:      maxLen,
-		services:    make(map[string]map[string]string),
+		learn:       learn,
+		services:    make(map[string]*serviceRoutes),
+		budget:      budget{max: learn.MaxTotalNodes},
 	}
 }
 
-// AppendName appends `method` + " " + template(path) to dst. It stops and returns
-// false as soon as the result would exceed the maximum name length, so a huge
-// path costs at most maxLen bytes of work buffer. An empty path becomes "/".
+// AppendName appends `method` + " " + template(path) to dst, naming every
+// segment that is not the user's pattern or an ID as it is (no learning).
+// It stops and returns false as soon as the result would exceed the maximum
+// name length, so a huge path costs at most maxLen bytes of work buffer. An
+// empty path becomes "/".
 func (n *Namer) AppendName(dst []byte, method, path string) ([]byte, bool) {
 	base := len(dst)
 	if len(method)+1 > n.maxLen {
@@ -177,10 +185,9 @@ func (n *Namer) segment(seg string) string {
 	if seg == "" {
 		return ""
 	}
-	for i := range n.patterns {
-		if n.patterns[i].re.MatchString(seg) {
-			return n.patterns[i].replacement
-		}
+	label := ""
+	if n.matchPattern(seg, &label) {
+		return label
 	}
 	if IsID(seg) {
 		return IDPlaceholder
@@ -188,8 +195,8 @@ func (n *Namer) segment(seg string) string {
 	return seg
 }
 
-// Filled reports which bound an Intern call filled: the caller can say so
-// once, when it happens, instead of on every collapsed span.
+// Filled reports which bound a call filled: the caller can say so once,
+// when it happens, instead of on every collapsed span.
 type Filled uint8
 
 const (
@@ -199,37 +206,153 @@ const (
 	FilledServices
 )
 
-// Intern returns the tracked copy of name for service. When a bound stops the
-// name from being tracked it returns "" and the collapse reason; the caller
-// then uses the bare method.
-func (n *Namer) Intern(service string, name []byte) (string, Outcome, Filled) {
+// service returns the routes of service, creating them within the bound;
+// it sweeps what went idle once per epoch. Called with n.mu held.
+func (n *Namer) service(service string, epoch uint32, st *Step) *serviceRoutes {
+	sr, ok := n.services[service]
+	if !ok {
+		if len(n.services) >= n.maxServices {
+			n.sweepServices(epoch)
+			if len(n.services) >= n.maxServices {
+				st.Outcome = CollapsedServiceLimit
+				return nil
+			}
+		}
+		sr = &serviceRoutes{
+			roots: make(map[string]*node, 1), flat: make(map[string]*flatName), last: epoch,
+			maxNodes: n.learn.MaxNodes, minCount: n.learn.MinCount, budget: &n.budget,
+		}
+		n.services[strings.Clone(service)] = sr
+		if len(n.services) == n.maxServices {
+			st.Filled |= FilledServices
+		}
+		return sr
+	}
+	if sr.last != epoch {
+		sr.last = epoch
+		sr.sweep(epoch, n.learn.IdleEpochs)
+	}
+	return sr
+}
+
+// sweepServices forgets the services whose routes all went idle, to make
+// room for a new one.
+func (n *Namer) sweepServices(epoch uint32) {
+	if n.learn.IdleEpochs == 0 {
+		return
+	}
+	for name, sr := range n.services {
+		sr.sweep(epoch, n.learn.IdleEpochs)
+		if len(sr.roots) == 0 && sr.flatNames == 0 {
+			n.budget.used -= sr.nodes
+			delete(n.services, name)
+		}
+	}
+}
+
+// Name returns the span name `method template(path)` for service, learning
+// the service's routes from path (see Learning). buf is scratch space. A
+// name a bound stops from being tracked comes back "" with the reason in
+// the Step (CollapsedNodeLimit returns the parameter form instead); the
+// caller then uses the bare method.
+func (n *Namer) Name(service, method, path string, epoch uint32, buf []byte) (string, Step) {
+	var st Step
+	if len(service) > n.maxLen || len(method)+1 > n.maxLen {
+		st.Outcome = CollapsedTooLong
+		return "", st
+	}
+	if !n.learn.enabled() {
+		buf, ok := n.AppendName(buf, method, path)
+		if !ok {
+			st.Outcome = CollapsedTooLong
+			return "", st
+		}
+		var name string
+		name, st.Outcome, st.Filled = n.Intern(service, buf, epoch)
+		return name, st
+	}
+	buf = append(append(buf, method...), ' ')
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	sr := n.service(service, epoch, &st)
+	if sr == nil {
+		return "", st
+	}
+	buf, leaf, settled, ok := n.walk(sr, method, path, epoch, buf, &st)
+	switch {
+	case !ok:
+		st.Outcome = CollapsedTooLong
+		return "", st
+	case leaf == nil || !settled:
+		// Named in the parameter form (past a budget, or a value still
+		// being counted): such names are few, interned like flat names.
+		name, outcome, filled := n.internLocked(sr, buf, epoch)
+		if st.Outcome == 0 || outcome >= CollapsedNameLimit {
+			st.Outcome = outcome
+		}
+		st.Filled |= filled
+		return name, st
+	case leaf.name != "":
+		st.Outcome = Known
+		return leaf.name, st
+	case sr.names+sr.flatNames >= n.maxNames:
+		st.Outcome = CollapsedNameLimit
+		return "", st
+	}
+	if f, ok := sr.flat[string(buf)]; ok {
+		// Named in the parameter form while it was being learned: the same
+		// name, now held by its route (counted once).
+		leaf.name = f.name
+		delete(sr.flat, f.name)
+		sr.flatNames--
+	} else {
+		leaf.name = string(buf)
+	}
+	sr.names++
+	st.Outcome = Added
+	if sr.names+sr.flatNames == n.maxNames {
+		st.Filled |= FilledNames
+	}
+	return leaf.name, st
+}
+
+// Intern returns the tracked copy of a name that is not a path (a route
+// or an RPC name) for service. When a bound stops the name from being
+// tracked it returns "" and the collapse reason; the caller then uses the
+// bare method.
+func (n *Namer) Intern(service string, name []byte, epoch uint32) (string, Outcome, Filled) {
 	if len(name) > n.maxLen || len(service) > n.maxLen {
 		return "", CollapsedTooLong, 0
 	}
-	var filled Filled
+	var st Step
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	set, ok := n.services[service]
-	if !ok {
-		if len(n.services) >= n.maxServices {
-			return "", CollapsedServiceLimit, 0
-		}
-		set = make(map[string]string)
-		n.services[strings.Clone(service)] = set
-		if len(n.services) == n.maxServices {
-			filled |= FilledServices
-		}
+	sr := n.service(service, epoch, &st)
+	if sr == nil {
+		return "", st.Outcome, st.Filled
 	}
-	if s, ok := set[string(name)]; ok {
-		return s, Known, filled
+	s, outcome, filled := n.internLocked(sr, name, epoch)
+	return s, outcome, st.Filled | filled
+}
+
+// internLocked returns the tracked copy of name in sr's flat names, adding
+// it within the bound. Called with n.mu held.
+func (n *Namer) internLocked(sr *serviceRoutes, name []byte, epoch uint32) (string, Outcome, Filled) {
+	if f, ok := sr.flat[string(name)]; ok {
+		if f.last != epoch {
+			f.last = epoch
+		}
+		return f.name, Known, 0
 	}
-	if len(set) >= n.maxNames {
-		return "", CollapsedNameLimit, filled
+	if sr.names+sr.flatNames >= n.maxNames {
+		return "", CollapsedNameLimit, 0
 	}
 	s := string(name)
-	set[s] = s
-	if len(set) == n.maxNames {
-		filled |= FilledNames
+	sr.flat[s] = &flatName{name: s, last: epoch}
+	sr.flatNames++
+	var filled Filled
+	if sr.names+sr.flatNames == n.maxNames {
+		filled = FilledNames
 	}
 	return s, Added, filled
 }
@@ -239,4 +362,18 @@ func (n *Namer) Services() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.services)
+}
+
+// NameCounts calls f with the number of names tracked for each service
+// (for the span_names gauge), at most limit services.
+func (n *Namer) NameCounts(limit int, f func(service string, names int)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for name, sr := range n.services {
+		if limit <= 0 {
+			return
+		}
+		limit--
+		f(name, sr.names+sr.flatNames)
+	}
 }

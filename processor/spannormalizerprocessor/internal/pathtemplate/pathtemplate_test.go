@@ -29,7 +29,7 @@ func TestIsID(t *testing.T) {
 func TestAppendName(t *testing.T) {
 	re, err := CompilePattern("[a-z]{2}-[A-Z]{2}", "{locale}")
 	require.NoError(t, err)
-	n := New([]Pattern{re}, 10, 10, 64)
+	n := New([]Pattern{re}, 10, 10, 64, Learning{})
 	tests := map[string]string{
 		"":  "GET /",
 		"/": "GET /",
@@ -69,55 +69,56 @@ func TestCompilePattern(t *testing.T) {
 }
 
 func TestInternBounds(t *testing.T) {
-	n := New(nil, 2, 2, 16)
-	s, o, f := n.Intern("a", []byte("GET /x"))
+	n := New(nil, 2, 2, 16, Learning{})
+	s, o, f := n.Intern("a", []byte("GET /x"), 0)
 	assert.Equal(t, "GET /x", s)
 	assert.Equal(t, Added, o)
 	assert.Zero(t, f)
-	_, o, _ = n.Intern("a", []byte("GET /x"))
+	_, o, _ = n.Intern("a", []byte("GET /x"), 0)
 	assert.Equal(t, Known, o)
-	_, o, f = n.Intern("a", []byte("GET /y"))
+	_, o, f = n.Intern("a", []byte("GET /y"), 0)
 	assert.Equal(t, Added, o)
 	assert.Equal(t, FilledNames, f, "second name fills service a")
-	s, o, f = n.Intern("a", []byte("GET /z"))
+	s, o, f = n.Intern("a", []byte("GET /z"), 0)
 	assert.Equal(t, CollapsedNameLimit, o)
 	assert.Empty(t, s)
 	assert.Zero(t, f, "reported once, when it fills")
-	_, o, f = n.Intern("b", []byte("GET /z"))
+	_, o, f = n.Intern("b", []byte("GET /z"), 0)
 	assert.Equal(t, Added, o)
 	assert.Equal(t, FilledServices, f)
-	_, o, _ = n.Intern("c", []byte("GET /z"))
+	_, o, _ = n.Intern("c", []byte("GET /z"), 0)
 	assert.Equal(t, CollapsedServiceLimit, o)
-	_, o, _ = n.Intern("a", []byte(strings.Repeat("n", 17)))
+	_, o, _ = n.Intern("a", []byte(strings.Repeat("n", 17)), 0)
 	assert.Equal(t, CollapsedTooLong, o)
-	_, o, _ = n.Intern(strings.Repeat("s", 17), []byte("GET /"))
+	_, o, _ = n.Intern(strings.Repeat("s", 17), []byte("GET /"), 0)
 	assert.Equal(t, CollapsedTooLong, o)
 	assert.Equal(t, 2, n.Services())
 }
 
 func TestInternKnownNameDoesNotAllocate(t *testing.T) {
-	n := New(nil, 10, 10, 64)
+	n := New(nil, 10, 10, 64, Learning{})
 	name := []byte("GET /x")
-	n.Intern("svc", name)
-	assert.Zero(t, testing.AllocsPerRun(100, func() { n.Intern("svc", name) }))
+	n.Intern("svc", name, 0)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { n.Intern("svc", name, 0) }), 0)
 }
 
 // TestInternConcurrent is meaningful under -race.
 func TestInternConcurrent(t *testing.T) {
-	n := New(nil, 50, 5, 64)
+	n := New(nil, 50, 5, 64, Learning{})
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				n.Intern("svc"+strconv.Itoa(i%7), []byte("GET /"+strconv.Itoa(i+g)))
+				n.Intern("svc"+strconv.Itoa(i%7), []byte("GET /"+strconv.Itoa(i+g)), 0)
 			}
 		}(g)
 	}
 	wg.Wait()
 	assert.Equal(t, 5, n.Services())
-	for _, set := range n.services {
-		assert.LessOrEqual(t, len(set), 50)
+	for _, sr := range n.services {
+		assert.LessOrEqual(t, sr.flatNames, 50)
+		assert.Len(t, sr.flat, sr.flatNames)
 	}
 }
