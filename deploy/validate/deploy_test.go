@@ -23,10 +23,15 @@ const (
 	// schemaDir holds the upstream CRDs, with their source and version in
 	// SOURCES.md.
 	schemaDir = "testdata/schemas"
+	// chartDir holds upstream Helm charts' default values, for key checks.
+	chartDir = "testdata/charts"
 )
 
 // kustomizations are the Kustomize trees under deploy/ that must render.
-var kustomizations = []string{"base", "overlays/dev", "overlays/prod", "istio", "grafana"}
+var kustomizations = []string{
+	"base", "overlays/dev", "overlays/prod", "istio", "grafana", "grafana/tenants", "tempo",
+	"gateway-api/istio", "gateway-api/nginx-gateway-fabric",
+}
 
 var (
 	validatorOnce sync.Once
@@ -246,7 +251,6 @@ func TestBaseInventory(t *testing.T) {
 	for path, want := range map[string]any{
 		"receivers.otlp.protocols.grpc.endpoint":             "0.0.0.0:4317",
 		"receivers.otlp.protocols.http.endpoint":             "0.0.0.0:4318",
-		"receivers.otlp.protocols.grpc.include_metadata":     true,
 		"exporters.otlp_grpc/tempo.endpoint":                 "tempo-distributor.tempo.svc.cluster.local:4317",
 		"exporters.otlp_grpc/tempo.auth.authenticator":       "tenantheader",
 		"exporters.otlp_grpc/tempo.sending_queue.enabled":    true,
@@ -380,17 +384,24 @@ func canonical(t *testing.T, objs []Object) []string {
 	return out
 }
 
-// TestSchemasMatchSources: every schema file is listed in SOURCES.md with the
-// sha256 of its bytes, and every listed file exists, so a schema cannot be
-// replaced without its provenance being updated.
+// TestSchemasMatchSources: every schema file (and every upstream chart values
+// file) is listed in its folder's SOURCES.md with the sha256 of its bytes,
+// and every listed file exists, so an upstream file cannot be replaced
+// without its provenance being updated.
 func TestSchemasMatchSources(t *testing.T) {
-	sources, err := os.ReadFile(filepath.Join(schemaDir, "SOURCES.md"))
+	for _, dir := range []string{schemaDir, chartDir} {
+		t.Run(dir, func(t *testing.T) { checkSources(t, dir) })
+	}
+}
+
+func checkSources(t *testing.T, dir string) {
+	sources, err := os.ReadFile(filepath.Join(dir, "SOURCES.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join(schemaDir, "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no schemas in %s: %v", schemaDir, err)
+		t.Fatalf("no upstream files in %s: %v", dir, err)
 	}
 	listed := map[string]string{} // file -> sha256 from its table row
 	for _, line := range strings.Split(string(sources), "\n") {
@@ -417,6 +428,6 @@ func TestSchemasMatchSources(t *testing.T) {
 		delete(listed, name)
 	}
 	for name := range listed {
-		t.Errorf("SOURCES.md lists %s, which is not in %s", name, schemaDir)
+		t.Errorf("SOURCES.md lists %s, which is not in %s", name, dir)
 	}
 }

@@ -13,7 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,13 +34,8 @@ var ourProcessorMetricPrefix = map[string]string{
 }
 
 // Every metric the collector dashboard queries is one a running otelcol-mesh
-// exposes on its Prometheus endpoint. The binary runs the in-cluster config
-// (base) on free loopback ports, minus k8s_attributes (no cluster here) and
-// minus components it does not have yet, plus two side pipelines that make the
-// refusal and failure counters appear: one whose memory_limiter refuses
-// everything, one whose exporter points at a closed port.
+// exposes on its Prometheus endpoint (see liveMetrics).
 func TestDashboardMetricsAreExposed(t *testing.T) {
-	bin := meshBinary(t)
 	data, err := os.ReadFile(dashboardFile)
 	if err != nil {
 		t.Fatal(err)
@@ -47,16 +44,71 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkQueriedMetrics(t, "the dashboard", queries, 10)
+}
+
+// checkQueriedMetrics fails for every metric the queries select that the
+// running binary does not expose.
+func checkQueriedMetrics(t *testing.T, what string, queries []string, atLeast int) {
+	t.Helper()
 	want := map[string]bool{}
 	for _, q := range queries {
 		for _, name := range QueryMetricNames(q) {
 			want[name] = true
 		}
 	}
-	if len(want) < 10 {
-		t.Fatalf("dashboard queries only %d metrics: %v", len(want), keys(want))
+	if len(want) < atLeast {
+		t.Fatalf("%s queries only %d metrics: %v", what, len(want), keys(want))
 	}
+	live := liveMetrics(t)
+	var missing, exempt []string
+	for _, name := range keys(want) {
+		if live.names[name] {
+			continue
+		}
+		if typ := ourComponentOf(name); typ != "" && !live.have["processors"][typ] {
+			exempt = append(exempt, name)
+			continue
+		}
+		missing = append(missing, name)
+	}
+	if len(exempt) > 0 {
+		t.Logf("not checked, %s does not have their processors yet: %s", live.bin, strings.Join(exempt, ", "))
+	}
+	if len(missing) > 0 {
+		t.Errorf("%s queries metrics the binary does not expose: %s\nexposed: %s",
+			what, strings.Join(missing, ", "), strings.Join(keys(live.names), ", "))
+	}
+}
 
+// live is what one run of the binary exposed.
+type live struct {
+	bin     string
+	have    Components
+	names   map[string]bool
+	samples []string // sample lines of the last scrape
+}
+
+var (
+	liveMu    sync.Mutex
+	liveCache *live
+)
+
+// liveMetrics runs the binary once per test process (the result is shared by
+// the tests that need it) with the in-cluster config (base) on free loopback
+// ports, minus k8s_attributes (no cluster here) and minus components it does
+// not have yet, plus side pipelines that make the refusal and failure
+// counters appear: one whose memory_limiter refuses everything, one whose
+// exporter points at a closed port, one that reaches the tenantheader
+// exporter without a tenant, one with tight settings for our processors.
+func liveMetrics(t *testing.T) *live {
+	t.Helper()
+	liveMu.Lock()
+	defer liveMu.Unlock()
+	if liveCache != nil {
+		return liveCache
+	}
+	bin := meshBinary(t)
 	have, err := BinaryComponents(context.Background(), bin)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +128,7 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 		// namespace, which edge routing (and its metrics) needs.
 		SetPath(cfg, true, "processors", "spannormalizer", "k8s_identity_from_istio")
 	}
-	ports := freePorts(t, 9)
+	ports := freePorts(t, 11)
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
 	SetPath(cfg, addr(0), "receivers", "otlp", "protocols", "grpc", "endpoint")
 	SetPath(cfg, addr(1), "receivers", "otlp", "protocols", "http", "endpoint")
@@ -103,15 +155,38 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 	}, "exporters", "otlp_grpc/fail")
 	SetPath(cfg, map[string]any{"receivers": []any{"otlp/fail"}, "exporters": []any{"otlp_grpc/fail"}}, "service", "pipelines", "traces/fail")
 
-	// Our processors count some things only when they happen: a side
-	// pipeline with tight settings makes them happen (a span-name bound of one
-	// service, no tenant for anyone, a proxy span with unconvertible values).
+	// Queue overflow: a one-request queue in front of the closed port, its
+	// consumer busy retrying, so further requests cannot be enqueued.
+	SetPath(cfg, map[string]any{"protocols": map[string]any{"http": map[string]any{"endpoint": addr(10)}}}, "receivers", "otlp/overflow")
+	SetPath(cfg, map[string]any{
+		"endpoint": addr(7), "tls": map[string]any{"insecure": true}, "timeout": "1s",
+		"retry_on_failure": map[string]any{"enabled": true, "initial_interval": "10s", "max_elapsed_time": "60s"},
+		"sending_queue":    map[string]any{"enabled": true, "queue_size": 1, "num_consumers": 1},
+	}, "exporters", "otlp_grpc/overflow")
+	SetPath(cfg, map[string]any{"receivers": []any{"otlp/overflow"}, "exporters": []any{"otlp_grpc/overflow"}}, "service", "pipelines", "traces/overflow")
+
 	var eventProcs []any
 	needed := []string{
 		"otelcol_exporter_sent_spans",
 		"otelcol_processor_memory_limiter_refused_spans",
 		"otelcol_exporter_send_failed_spans",
+		"otelcol_exporter_enqueue_failed_spans",
 	}
+	// A pipeline without tenantrouting in front of the tenantheader exporter:
+	// the extension refuses (fail closed) and counts it.
+	if have["extensions"]["tenantheader"] {
+		SetPath(cfg, map[string]any{"protocols": map[string]any{"http": map[string]any{"endpoint": addr(9)}}}, "receivers", "otlp/notenant")
+		SetPath(cfg, map[string]any{
+			"endpoint": addr(4), "tls": map[string]any{"insecure": true}, "timeout": "2s",
+			"auth":             map[string]any{"authenticator": "tenantheader"},
+			"retry_on_failure": map[string]any{"enabled": false}, "sending_queue": map[string]any{"enabled": false},
+		}, "exporters", "otlp_grpc/notenant")
+		SetPath(cfg, map[string]any{"receivers": []any{"otlp/notenant"}, "exporters": []any{"otlp_grpc/notenant"}}, "service", "pipelines", "traces/notenant")
+		needed = append(needed, "otelcol_extension_tenantheader_requests_refused")
+	}
+	// Our processors count some things only when they happen: a side
+	// pipeline with tight settings makes them happen (a span-name bound of one
+	// service, no tenant for anyone, a proxy span with unconvertible values).
 	if have["processors"]["spannormalizer"] {
 		SetPath(cfg, map[string]any{"max_services": 1, "max_span_names_per_service": 1,
 			"context_diagnostics": map[string]any{"enabled": true}}, "processors", "spannormalizer/events")
@@ -125,7 +200,7 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 			"default_tenant": "",
 		}, "processors", "tenantrouting/events")
 		eventProcs = append(eventProcs, "tenantrouting/events")
-		needed = append(needed, "otelcol_processor_tenantrouting_spans_dropped")
+		needed = append(needed, "otelcol_processor_tenantrouting_spans_dropped", "otelcol_processor_tenantrouting_spans_routed")
 	}
 	if len(eventProcs) > 0 {
 		SetPath(cfg, map[string]any{"protocols": map[string]any{"http": map[string]any{"endpoint": addr(8)}}}, "receivers", "otlp/events")
@@ -144,13 +219,23 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 
 	invalid := invalidProxySpan(t, filepath.Join(fixturesDir, "istio-sidecar-inbound.json"))
 	contextBreak := rootSpan(t, filepath.Join(fixturesDir, "istio-sidecar-outbound-error.json"))
+	var samples []string
 	var got map[string]bool
+	done := func() bool {
+		// The shipped pipeline delivered to the Tempo stand-in: tenantheader
+		// found a tenant in the context without the receivers' include_metadata.
+		return hasAll(got, needed) && sampleValue(samples, "otelcol_exporter_sent_spans", `exporter="otlp_grpc/tempo"`) > 0
+	}
 	for attempt := 0; attempt < 60; attempt++ {
 		for _, f := range fixtures {
 			postFixture(t, "http://"+addr(1)+"/v1/traces", f)
 		}
 		postFixture(t, "http://"+addr(5)+"/v1/traces", fixtures[0])
 		postFixture(t, "http://"+addr(6)+"/v1/traces", fixtures[0])
+		postFixture(t, "http://"+addr(10)+"/v1/traces", fixtures[0])
+		if have["extensions"]["tenantheader"] {
+			postFixture(t, "http://"+addr(9)+"/v1/traces", fixtures[0])
+		}
 		if len(eventProcs) > 0 {
 			for _, f := range fixtures {
 				postFixture(t, "http://"+addr(8)+"/v1/traces", f)
@@ -158,34 +243,46 @@ func TestDashboardMetricsAreExposed(t *testing.T) {
 			postBody(t, "http://"+addr(8)+"/v1/traces", invalid)
 			postBody(t, "http://"+addr(8)+"/v1/traces", contextBreak)
 		}
-		got = scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3]))
-		if hasAll(got, needed) {
+		samples = scrapeSamples(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3]))
+		got = sampleNames(samples)
+		if done() {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if !hasAll(got, needed) {
-		t.Fatalf("after 60 rounds the binary still does not expose all of %v; it exposes %v", needed, keys(got))
+	if !done() {
+		t.Fatalf("after 60 rounds the binary still does not expose all of %v with spans sent by otlp_grpc/tempo; it exposes %v", needed, keys(got))
 	}
+	liveCache = &live{bin: filepath.Base(bin), have: have, names: got, samples: samples}
+	return liveCache
+}
 
-	var missing, exempt []string
-	for _, name := range keys(want) {
-		if got[name] {
+// sampleValue sums the values of the samples of metric whose labels contain
+// every one of the given `label="value"` pairs.
+func sampleValue(samples []string, metric string, labels ...string) float64 {
+	var sum float64
+	for _, line := range samples {
+		if !strings.HasPrefix(line, metric+"{") && !strings.HasPrefix(line, metric+" ") {
 			continue
 		}
-		if typ := ourComponentOf(name); typ != "" && !have["processors"][typ] {
-			exempt = append(exempt, name)
+		ok := true
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				ok = false
+			}
+		}
+		if !ok {
 			continue
 		}
-		missing = append(missing, name)
+		fields := strings.Fields(line[strings.LastIndex(line, "}")+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(fields[0], 64); err == nil {
+			sum += v
+		}
 	}
-	if len(exempt) > 0 {
-		t.Logf("not checked, %s does not have their processors yet: %s", filepath.Base(bin), strings.Join(exempt, ", "))
-	}
-	if len(missing) > 0 {
-		t.Errorf("the dashboard queries metrics the binary does not expose: %s\nexposed: %s",
-			strings.Join(missing, ", "), strings.Join(keys(got), ", "))
-	}
+	return sum
 }
 
 func ourComponentOf(metric string) string {
@@ -312,9 +409,8 @@ func postBody(t *testing.T, url string, body []byte) {
 	_ = resp.Body.Close()
 }
 
-// scrape returns the sample names (histogram _bucket/_sum/_count included)
-// of a Prometheus text exposition.
-func scrape(t *testing.T, url string) map[string]bool {
+// scrapeSamples returns the sample lines of a Prometheus text exposition.
+func scrapeSamples(t *testing.T, url string) []string {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(url)
@@ -322,7 +418,7 @@ func scrape(t *testing.T, url string) map[string]bool {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	names := map[string]bool{}
+	var out []string
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
 	for sc.Scan() {
@@ -330,14 +426,24 @@ func scrape(t *testing.T, url string) map[string]bool {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sampleNames returns the sample names (histogram _bucket/_sum/_count
+// included) of sample lines.
+func sampleNames(samples []string) map[string]bool {
+	names := map[string]bool{}
+	for _, line := range samples {
 		end := strings.IndexAny(line, "{ ")
 		if end <= 0 {
 			continue
 		}
 		names[line[:end]] = true
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return names
 }

@@ -23,7 +23,9 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -135,7 +137,8 @@ func NewValidator(schemaDir string) (*Validator, error) {
 	sc := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		corev1.AddToScheme, rbacv1.AddToScheme, policyv1.AddToScheme,
-		autoscalingv2.AddToScheme, appsv1.AddToScheme,
+		autoscalingv2.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme,
+		batchv1.AddToScheme,
 	} {
 		if err := add(sc); err != nil {
 			return nil, err

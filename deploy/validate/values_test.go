@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -54,8 +55,20 @@ func collectorService(t *testing.T) string {
 	return fmt.Sprintf("%s-collector.%s.svc.cluster.local", name, ns)
 }
 
+// The Tempo chart and release the values were written for; deploy/README.md
+// and the values file must say so.
+const (
+	tempoChart        = "grafana-community/tempo-distributed"
+	tempoChartVersion = "3.3.0"
+	tempoVersion      = "3.0.3"
+)
+
 func TestTempoValues(t *testing.T) {
 	v := loadValues(t, "../tempo/values.yaml")
+	checkChartKeys(t, v, chartDir+"/tempo-distributed-"+tempoChartVersion+".values.yaml",
+		// Passed whole into Tempo's config by the chart (toYaml).
+		"metricsGenerator.config.registry", "metricsGenerator.config.processor", "metricsGenerator.config.storage",
+		"storage.trace.s3")
 	expect(t, v, "multitenancyEnabled", true)
 	expect(t, v, "traces.otlp.grpc.enabled", true)
 	expect(t, v, "traces.otlp.grpc.receiverConfig.endpoint", "0.0.0.0:4317")
@@ -65,19 +78,24 @@ func TestTempoValues(t *testing.T) {
 	for _, k := range []string{"bucket", "endpoint"} {
 		get(t, v, "storage.trace.s3."+k)
 	}
-	if r := get(t, v, "compactor.config.compaction.block_retention"); !regexp.MustCompile(`^\d+h$`).MatchString(fmt.Sprint(r)) {
+	if _, ok := v["minio"]; ok {
+		t.Error("chart 3.x has no MinIO subchart: minio.* fails the render")
+	}
+	// Tempo 3's write path: Kafka, and one block-builder and live-store per partition.
+	if a, _ := get(t, v, "ingest.kafka.address").(string); a == "" {
+		t.Error("ingest.kafka.address is empty: the chart refuses to render")
+	}
+	parts := fmt.Sprint(get(t, v, "ingest.kafka.auto_create_topic_default_partitions"))
+	for _, c := range []string{"blockBuilder", "liveStore"} {
+		expect(t, v, c+".enabled", true)
+		if r := fmt.Sprint(get(t, v, c+".replicas")); r != parts {
+			t.Errorf("%s.replicas = %s, want the Kafka partition count %s", c, r, parts)
+		}
+	}
+	if r := get(t, v, "backendScheduler.config.provider.compaction.compaction.block_retention"); !regexp.MustCompile(`^\d+h$`).MatchString(fmt.Sprint(r)) {
 		t.Errorf("block_retention = %v, want a duration in hours", r)
 	}
 	expect(t, v, "metricsGenerator.enabled", true)
-	rw, _ := get(t, v, "metricsGenerator.config.storage.remote_write").([]any)
-	if len(rw) == 0 {
-		t.Error("metricsGenerator.config.storage.remote_write is empty")
-	}
-	for _, r := range rw {
-		if u, _ := r.(map[string]any)["url"].(string); !strings.HasSuffix(u, "/api/v1/write") {
-			t.Errorf("remote_write url %q is not a Prometheus remote-write endpoint", u)
-		}
-	}
 	procs := fmt.Sprint(get(t, v, "overrides.defaults.metrics_generator.processors"))
 	for _, p := range []string{"service-graphs", "span-metrics"} {
 		if !strings.Contains(procs, p) {
@@ -92,10 +110,128 @@ func TestTempoValues(t *testing.T) {
 	if ep != "tempo-distributor.tempo.svc.cluster.local:4317" {
 		t.Errorf("collector exports to %v, not the Tempo distributor of these values", ep)
 	}
+
+	// The versions are written down where a platform team reads them.
+	for _, f := range []string{"../tempo/values.yaml", "../README.md"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{tempoChart, tempoChartVersion, "Tempo " + tempoVersion} {
+			if !strings.Contains(string(data), want) {
+				t.Errorf("%s does not say %q", f, want)
+			}
+		}
+	}
+}
+
+// Tempo's metrics-generator writes each tenant's series under that tenant:
+// remote write with X-Scope-OrgID to Mimir, whose per-tenant Grafana
+// datasources then show a team only its own services; plus a tenant label.
+func TestMetricsGeneratorIsPerTenant(t *testing.T) {
+	v := loadValues(t, "../tempo/values.yaml")
+	expect(t, v, "metricsGenerator.config.storage.remote_write_add_org_id_header", true)
+	if l, _ := get(t, v, "metricsGenerator.config.registry.inject_tenant_id_as").(string); l == "" {
+		t.Error("metricsGenerator.config.registry.inject_tenant_id_as is empty")
+	}
+	rw, _ := get(t, v, "metricsGenerator.config.storage.remote_write").([]any)
+	if len(rw) == 0 {
+		t.Fatal("metricsGenerator.config.storage.remote_write is empty")
+	}
+	var hosts []string
+	for _, r := range rw {
+		u, _ := r.(map[string]any)["url"].(string)
+		if !strings.HasSuffix(u, "/api/v1/push") {
+			t.Errorf("remote_write url %q is not Mimir's push endpoint", u)
+		}
+		hosts = append(hosts, urlHost(u))
+		if h, ok := r.(map[string]any)["headers"].(map[string]any); ok {
+			for k := range h {
+				if strings.EqualFold(k, "X-Scope-OrgID") {
+					t.Errorf("remote_write %q sets a static X-Scope-OrgID: every tenant's series would land in one Mimir tenant", u)
+				}
+			}
+		}
+	}
+	// Grafana's service maps read the same store.
+	for _, d := range allDatasources(t) {
+		if d.Type == "prometheus" && !contains(hosts, urlHost(d.URL)) {
+			t.Errorf("%s reads %s, not the store the metrics-generator writes to (%v)", d.Name, urlHost(d.URL), hosts)
+		}
+	}
+}
+
+func urlHost(u string) string {
+	u = strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	h, _, _ := strings.Cut(u, "/")
+	return h
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkChartKeys fails for every key path of ours that the chart's default
+// values do not have. Below a key whose chart default is empty (null, {} or
+// []) or that is listed in freeform, anything goes.
+func checkChartKeys(t *testing.T, ours map[string]any, chartValues string, freeform ...string) {
+	t.Helper()
+	chart := loadValues(t, chartValues)
+	for _, p := range unknownKeys(ours, chart, "", freeform) {
+		t.Errorf("%s is not a key of the chart (%s)", p, chartValues)
+	}
+}
+
+func unknownKeys(ours, chart map[string]any, prefix string, freeform []string) []string {
+	var out []string
+	for k, v := range ours {
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		if contains(freeform, path) {
+			continue
+		}
+		cv, ok := chart[k]
+		if !ok {
+			out = append(out, path)
+			continue
+		}
+		om, isMap := v.(map[string]any)
+		cm, chartMap := cv.(map[string]any)
+		if !isMap || !chartMap || len(cm) == 0 {
+			continue
+		}
+		out = append(out, unknownKeys(om, cm, path, freeform)...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestUnknownKeysCatchesOldTempoValues(t *testing.T) {
+	chart := loadValues(t, chartDir+"/tempo-distributed-"+tempoChartVersion+".values.yaml")
+	old := map[string]any{
+		"minio":       map[string]any{"enabled": true},
+		"compactor":   map[string]any{"config": map[string]any{"compaction": map[string]any{"block_retention": "336h"}}},
+		"ingester":    map[string]any{"replicas": 3},
+		"distributor": map[string]any{"replicas": 2, "replicaz": 2},
+		"overrides":   map[string]any{"defaults": map[string]any{"anything": "goes"}},
+	}
+	got := unknownKeys(old, chart, "", nil)
+	want := []string{"compactor", "distributor.replicaz", "ingester", "minio"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("unknownKeys = %v, want %v", got, want)
+	}
 }
 
 func TestIngressNginxValues(t *testing.T) {
 	v := loadValues(t, "../ingress-nginx/values.yaml")
+	checkChartKeys(t, v, chartDir+"/ingress-nginx-4.15.1.values.yaml")
 	cfg, ok := get(t, v, "controller.config").(map[string]any)
 	if !ok {
 		t.Fatal("controller.config is not a map")
@@ -200,8 +336,12 @@ type datasource struct {
 	SecureJSONData map[string]any `json:"secureJsonData"`
 }
 
-func TestGrafanaDatasources(t *testing.T) {
-	data, err := os.ReadFile("../grafana/datasources.yaml")
+// The datasource provisioning files: the platform org's and the teams' orgs'.
+var datasourceFiles = []string{"../grafana/datasources.yaml", "../grafana/tenants/datasources.yaml"}
+
+func loadDatasources(t *testing.T, file string) []datasource {
+	t.Helper()
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,67 +350,137 @@ func TestGrafanaDatasources(t *testing.T) {
 		Datasources []datasource `json:"datasources"`
 	}
 	if err := yaml.UnmarshalStrict(data, &prov); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", file, err)
 	}
+	return prov.Datasources
+}
+
+func allDatasources(t *testing.T) []datasource {
+	t.Helper()
+	var out []datasource
+	for _, f := range datasourceFiles {
+		out = append(out, loadDatasources(t, f)...)
+	}
+	return out
+}
+
+// kubePrometheusStackDatasourceUID is the uid of the default Prometheus
+// datasource that kube-prometheus-stack's Grafana provisions itself.
+const kubePrometheusStackDatasourceUID = "prometheus"
+
+func tenantOf(d datasource) string {
+	s, _ := d.SecureJSONData["httpHeaderValue1"].(string)
+	return s
+}
+
+func TestGrafanaDatasources(t *testing.T) {
+	all := allDatasources(t)
 	uids := map[string]datasource{}
-	for _, d := range prov.Datasources {
+	defaults := map[int]int{}
+	for _, d := range all {
 		if d.UID == "" {
 			t.Errorf("datasource %q has no uid", d.Name)
+		}
+		if d.OrgID == 0 {
+			t.Errorf("datasource %q has no orgId", d.Name)
 		}
 		if _, dup := uids[d.UID]; dup {
 			t.Errorf("uid %q used twice", d.UID)
 		}
 		uids[d.UID] = d
+		if d.IsDefault {
+			defaults[d.OrgID]++
+		}
+		if d.UID == kubePrometheusStackDatasourceUID {
+			t.Errorf("%s: uid %q is kube-prometheus-stack's own default datasource: Grafana refuses to start with two", d.Name, d.UID)
+		}
 	}
-	tenants := map[string]string{} // tenant -> tempo uid
-	for _, d := range prov.Datasources {
+	// kube-prometheus-stack provisions the default of org 1; a second one
+	// (or one more in any org) stops Grafana.
+	if defaults[1] > 0 {
+		t.Errorf("org 1 has %d datasources with isDefault: kube-prometheus-stack's Prometheus is its default", defaults[1])
+	}
+	for org, n := range defaults {
+		if n > 1 {
+			t.Errorf("org %d has %d default datasources", org, n)
+		}
+	}
+	for _, d := range all {
 		switch d.Type {
-		case "tempo":
+		case "tempo", "prometheus", "loki":
 			if d.JSONData["httpHeaderName1"] != "X-Scope-OrgID" {
 				t.Errorf("%s: httpHeaderName1 = %v, want X-Scope-OrgID", d.Name, d.JSONData["httpHeaderName1"])
 			}
-			tenant, _ := d.SecureJSONData["httpHeaderValue1"].(string)
-			if tenant == "" {
+			if tenantOf(d) == "" {
 				t.Errorf("%s: no tenant in secureJsonData.httpHeaderValue1", d.Name)
 			}
-			if prev, dup := tenants[tenant]; dup {
-				t.Errorf("tenant %q has two Tempo datasources (%s, %s)", tenant, prev, d.UID)
+		}
+		// Every link stays inside the org and the tenant(s).
+		var links []string
+		for _, p := range [][]string{{"serviceMap", "datasourceUid"}, {"tracesToLogsV2", "datasourceUid"}} {
+			if v, ok := GetPath(d.JSONData, p...); ok {
+				links = append(links, fmt.Sprint(v))
 			}
-			tenants[tenant] = d.UID
+		}
+		fields, _ := d.JSONData["derivedFields"].([]any)
+		for _, f := range fields {
+			links = append(links, fmt.Sprint(f.(map[string]any)["datasourceUid"]))
+			if d.Type == "loki" {
+				checkMatcher(t, d.Name, fmt.Sprint(f.(map[string]any)["matcherRegex"]))
+			}
+		}
+		for _, l := range links {
+			target, ok := uids[l]
+			if !ok {
+				t.Errorf("%s links to %s, which is not provisioned here", d.Name, l)
+				continue
+			}
+			if target.OrgID != d.OrgID || tenantOf(target) != tenantOf(d) {
+				t.Errorf("%s (org %d, tenant %q) links to %s (org %d, tenant %q)", d.Name, d.OrgID, tenantOf(d), target.Name, target.OrgID, tenantOf(target))
+			}
+		}
+		if d.Type == "tempo" {
 			if en, _ := GetPath(d.JSONData, "nodeGraph", "enabled"); en != true {
 				t.Errorf("%s: nodeGraph.enabled is not true", d.Name)
 			}
 			sm, _ := GetPath(d.JSONData, "serviceMap", "datasourceUid")
 			if target, ok := uids[fmt.Sprint(sm)]; !ok || target.Type != "prometheus" {
-				t.Errorf("%s: serviceMap.datasourceUid %v is not a Prometheus datasource", d.Name, sm)
+				t.Errorf("%s: serviceMap.datasourceUid %v is not a Prometheus-type datasource", d.Name, sm)
 			}
 			if !strings.Contains(d.URL, "tempo-query-frontend.tempo.svc") {
 				t.Errorf("%s: url %s is not the query-frontend of deploy/tempo", d.Name, d.URL)
 			}
-		case "loki":
-			fields, _ := d.JSONData["derivedFields"].([]any)
-			if len(fields) == 0 {
-				t.Errorf("%s: no derivedFields", d.Name)
-			}
-			for _, f := range fields {
-				fm := f.(map[string]any)
-				target, ok := uids[fmt.Sprint(fm["datasourceUid"])]
-				if !ok || target.Type != "tempo" {
-					t.Errorf("%s: derived field links to %v, not a Tempo datasource", d.Name, fm["datasourceUid"])
-					continue
-				}
-				if target.SecureJSONData["httpHeaderValue1"] != d.SecureJSONData["httpHeaderValue1"] {
-					t.Errorf("%s links to %s: a different tenant", d.Name, target.Name)
-				}
-				checkMatcher(t, d.Name, fmt.Sprint(fm["matcherRegex"]))
+		}
+	}
+	// The dashboard uses kube-prometheus-stack's Prometheus.
+	data, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Templating struct {
+			List []struct {
+				Name    string         `json:"name"`
+				Type    string         `json:"type"`
+				Query   any            `json:"query"`
+				Current map[string]any `json:"current"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range dash.Templating.List {
+		if v.Type == "datasource" && v.Query == "prometheus" {
+			found = true
+			if v.Current["value"] != kubePrometheusStackDatasourceUID {
+				t.Errorf("dashboard variable %s defaults to %v, want the documented uid %q", v.Name, v.Current["value"], kubePrometheusStackDatasourceUID)
 			}
 		}
 	}
-	if len(tenants) < 2 {
-		t.Errorf("want Tempo datasources for the platform and at least one team, have %v", tenants)
-	}
-	if _, ok := tenants["platform"]; !ok {
-		t.Error("no Tempo datasource for the platform tenant")
+	if !found {
+		t.Error("the dashboard has no Prometheus datasource variable")
 	}
 }
 
