@@ -264,6 +264,8 @@ type keyIndex struct {
 	slots  [keySlots]keyRef
 	old    [numOld]oldKeySpec
 	stable [numStable]string
+	// renames lists the old keys that are plain renames, in table order.
+	renames []int
 }
 
 // keySlots is a power of two, about four times the number of keys.
@@ -285,6 +287,9 @@ func newKeyIndex() *keyIndex {
 	}
 	for i, spec := range ix.old {
 		add(spec.name, classOld, i)
+		if spec.conv != convNone {
+			ix.renames = append(ix.renames, i)
+		}
 	}
 	for i, name := range ix.stable {
 		add(name, classStable, i)
@@ -351,11 +356,20 @@ type spanState struct {
 	stableMethod, stablePath, stableRoute string
 	stableStatus                          int64
 
+	// scanned counts the attributes seen; oldPos is each old key's position
+	// in the map plus one (0: absent; 255: too far to use), so removal needs
+	// no second lookup. oldTwice: an old key is in the map twice.
+	scanned  int
+	oldPos   [numOld]uint8
+	oldTwice bool
+
 	invalid int64
 }
 
 // scan records one attribute.
 func (s *spanState) scan(ix *keyIndex, k string, v pcommon.Value) {
+	pos := s.scanned
+	s.scanned++
 	ref, ok := ix.find(k)
 	if !ok {
 		if !s.istioTag && strings.HasPrefix(k, "istio.") {
@@ -366,6 +380,10 @@ func (s *spanState) scan(ix *keyIndex, k string, v pcommon.Value) {
 	switch ref.class {
 	case classOld:
 		s.old[ref.index].set(v)
+		if s.oldPos[ref.index] != 0 {
+			s.oldTwice = true
+		}
+		s.oldPos[ref.index] = uint8(min(pos+1, 255))
 	case classTag:
 		s.tag[ref.index] = v.Str()
 		switch ref.index {
@@ -488,11 +506,11 @@ type renamed struct {
 // key, the first old key that converts wins.
 func (s *spanState) readRenames(ix *keyIndex, r *rewrite) {
 	var written uint64
-	for k := range ix.old {
-		spec := &ix.old[k]
-		if spec.conv == convNone || s.old[k].kind == kindAbsent {
+	for _, k := range ix.renames {
+		if s.old[k].kind == kindAbsent {
 			continue
 		}
+		spec := &ix.old[k]
 		var val renamed
 		switch spec.conv {
 		case convText:
@@ -532,8 +550,32 @@ func (s *spanState) readRenames(ix *keyIndex, r *rewrite) {
 	}
 }
 
-// removeConverted deletes the old keys marked converted.
-func (ix *keyIndex) removeConverted(attrs pcommon.Map, remove uint64) {
+// removeConverted deletes the old keys marked converted. The map has not
+// changed since the scan, so their positions pick them out without looking
+// a key up again (by key beyond 64 attributes, or when a key is there twice:
+// both copies go).
+func (ix *keyIndex) removeConverted(attrs pcommon.Map, s *spanState) {
+	var mask uint64
+	for k := 0; k < numOld && !s.oldTwice; k++ {
+		if s.remove&(1<<k) == 0 || s.oldPos[k] == 0 {
+			continue
+		}
+		pos := s.oldPos[k] - 1
+		if pos >= 64 {
+			mask = 0
+			break
+		}
+		mask |= 1 << pos
+	}
+	if mask != 0 {
+		i := -1
+		attrs.RemoveIf(func(string, pcommon.Value) bool {
+			i++
+			return i < 64 && mask&(1<<i) != 0
+		})
+		return
+	}
+	remove := s.remove
 	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
 		ref, ok := ix.find(k)
 		return ok && ref.class == classOld && remove&(1<<ref.index) != 0

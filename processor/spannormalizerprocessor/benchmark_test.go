@@ -214,6 +214,11 @@ func BenchmarkNormalize(b *testing.B) {
 	b.Run("spannormalizer", func(b *testing.B) {
 		run(b, newProcessorTo(b, defaultConfig(), nopSettings(), consumertest.NewNop()))
 	})
+	// The shipped default: route learning on (the mix repeats its paths,
+	// so after the first iterations every name is learned).
+	b.Run("spannormalizer_route_learning", func(b *testing.B) {
+		run(b, newProcessorTo(b, createDefaultConfig().(*Config), nopSettings(), consumertest.NewNop()))
+	})
 	b.Run("transform_ottl", func(b *testing.B) {
 		run(b, newOTTLProcessor(b, consumertest.NewNop()))
 	})

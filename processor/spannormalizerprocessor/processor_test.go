@@ -895,3 +895,29 @@ func TestConcurrentConsume(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, 8*120, sink.SpanCount())
 }
+
+// TestDuplicateOldKeysAreBothRemoved: OTLP allows a key twice in one
+// attribute list (nginx-otel appends otel_span_attr values without
+// de-duplicating); both copies of a converted old key go.
+func TestDuplicateOldKeysAreBothRemoved(t *testing.T) {
+	td := spanIn(t, ptrace.SpanKindServer, "nginx", map[string]any{}, map[string]any{"http.target": "/a"})
+	attrs := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+	// pcommon.Map's Put would replace: append raw duplicates through the slice.
+	attrs.PutStr("http.method", "GET")
+	dup := ptrace.NewTraces()
+	td.CopyTo(dup)
+	raw, err := (&ptrace.JSONMarshaler{}).MarshalTraces(dup)
+	require.NoError(t, err)
+	withDup := strings.Replace(string(raw), `{"key":"http.method","value":{"stringValue":"GET"}}`,
+		`{"key":"http.method","value":{"stringValue":"GET"}},{"key":"http.method","value":{"stringValue":"GET"}}`, 1)
+	in, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces([]byte(withDup))
+	require.NoError(t, err)
+	require.Equal(t, 3, in.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Len(), "the duplicate is there")
+	out := process(t, defaultConfig(), in)
+	a := out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+	a.Range(func(k string, _ pcommon.Value) bool {
+		assert.NotEqual(t, "http.method", k)
+		return true
+	})
+	assert.Equal(t, "GET /a", out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name())
+}

@@ -84,7 +84,7 @@ type rewrite struct {
 // stable ones that are not already on the span.
 func (p *spanNormalizer) write(attrs pcommon.Map, s *spanState, r *rewrite) {
 	if !p.keep && s.remove != 0 {
-		p.keys.removeConverted(attrs, s.remove)
+		p.keys.removeConverted(attrs, s)
 	}
 	attrs.EnsureCapacity(attrs.Len() + 16)
 	if r.methodOK && s.missing(hasMethod) {
