@@ -224,20 +224,28 @@ const (
 	tagIngressNamespace
 	tagIngressService
 	tagGRPCMessage
+	tagZone
+	tagMeshID
+	tagClusterID
+	tagUpstreamClusterName
 	numTags
 )
 
 func tagKeyTable() [numTags]string {
 	return [numTags]string{
-		tagComponent:         "component",
-		tagUpstreamCluster:   "upstream_cluster",
-		tagNodeID:            "node_id",
-		tagCanonicalService:  "istio.canonical_service",
-		tagCanonicalRevision: "istio.canonical_revision",
-		tagIstioNamespace:    "istio.namespace",
-		tagIngressNamespace:  "ingress.namespace",
-		tagIngressService:    "ingress.service_name",
-		tagGRPCMessage:       "grpc.message",
+		tagComponent:           "component",
+		tagUpstreamCluster:     "upstream_cluster",
+		tagNodeID:              "node_id",
+		tagCanonicalService:    "istio.canonical_service",
+		tagCanonicalRevision:   "istio.canonical_revision",
+		tagIstioNamespace:      "istio.namespace",
+		tagIngressNamespace:    "ingress.namespace",
+		tagIngressService:      "ingress.service_name",
+		tagGRPCMessage:         "grpc.message",
+		tagZone:                "zone",
+		tagMeshID:              "istio.mesh_id",
+		tagClusterID:           "istio.cluster_id",
+		tagUpstreamClusterName: "upstream_cluster.name",
 	}
 }
 
@@ -362,6 +370,11 @@ type spanState struct {
 	scanned  int
 	oldPos   [numOld]uint8
 	oldTwice bool
+	// tagPos: each tag's position plus one, like oldPos; tagStr: the tags
+	// whose value is a string; drop: tags to remove (compacting).
+	tagPos [numTags]uint8
+	tagStr uint32
+	drop   uint32
 
 	invalid int64
 }
@@ -386,10 +399,12 @@ func (s *spanState) scan(ix *keyIndex, k string, v pcommon.Value) {
 		s.oldPos[ref.index] = uint8(min(pos+1, 255))
 	case classTag:
 		s.tag[ref.index] = v.Str()
+		s.tagPos[ref.index] = uint8(min(pos+1, 255))
+		s.tagStr |= uint32(b2i(v.Type() == pcommon.ValueTypeStr)) << ref.index
 		switch ref.index {
 		case tagUpstreamCluster, tagNodeID:
 			s.envoyTag = true
-		case tagCanonicalService, tagCanonicalRevision, tagIstioNamespace:
+		case tagCanonicalService, tagCanonicalRevision, tagIstioNamespace, tagMeshID, tagClusterID:
 			s.envoyTag, s.istioTag = true, true
 		case tagIngressNamespace, tagIngressService:
 			s.ingressTag = true
@@ -556,18 +571,18 @@ func (s *spanState) readRenames(ix *keyIndex, r *rewrite) {
 // both copies go).
 func (ix *keyIndex) removeConverted(attrs pcommon.Map, s *spanState) {
 	var mask uint64
-	for k := 0; k < numOld && !s.oldTwice; k++ {
-		if s.remove&(1<<k) == 0 || s.oldPos[k] == 0 {
-			continue
+	usable := !s.oldTwice
+	for k := 0; k < numOld && usable; k++ {
+		if s.remove&(1<<k) != 0 {
+			usable = addPos(&mask, s.oldPos[k])
 		}
-		pos := s.oldPos[k] - 1
-		if pos >= 64 {
-			mask = 0
-			break
-		}
-		mask |= 1 << pos
 	}
-	if mask != 0 {
+	for k := 0; k < numTags && usable; k++ {
+		if s.drop&(1<<k) != 0 {
+			usable = addPos(&mask, s.tagPos[k])
+		}
+	}
+	if usable {
 		i := -1
 		attrs.RemoveIf(func(string, pcommon.Value) bool {
 			i++
@@ -575,11 +590,36 @@ func (ix *keyIndex) removeConverted(attrs pcommon.Map, s *spanState) {
 		})
 		return
 	}
-	remove := s.remove
+	remove, drop := s.remove, s.drop
 	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
 		ref, ok := ix.find(k)
-		return ok && ref.class == classOld && remove&(1<<ref.index) != 0
+		switch {
+		case !ok:
+			return false
+		case ref.class == classOld:
+			return remove&(1<<ref.index) != 0
+		case ref.class == classTag:
+			return drop&(1<<ref.index) != 0
+		}
+		return false
 	})
+}
+
+// addPos adds a scanned position (plus one) to mask; false when it is
+// beyond what the mask holds.
+func addPos(mask *uint64, pos uint8) bool {
+	if pos == 0 || pos > 64 {
+		return false
+	}
+	*mask |= 1 << (pos - 1)
+	return true
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // writeRenames puts the converted plain renames that are not on the span.

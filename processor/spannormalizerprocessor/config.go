@@ -35,6 +35,13 @@ type Config struct {
 	// stable ones instead of removing them.
 	KeepOriginalAttributes bool `mapstructure:"keep_original_attributes"`
 
+	// CompactProxyTags moves the tags that are the same on every span of one
+	// proxy (node_id, zone, component, istio.*) to the resource, and drops
+	// empty tags and an upstream_cluster.name that repeats upstream_cluster,
+	// so that proxy spans cost fewer bytes at Tempo. false keeps every tag
+	// on every span.
+	CompactProxyTags bool `mapstructure:"compact_proxy_tags"`
+
 	// K8sIdentityFromIstio writes k8s.namespace.name (from istio.namespace)
 	// and k8s.pod.name (from node_id) on the resource of Envoy spans when the
 	// resource has none. Those values are claimed by the sender: turn this

@@ -30,6 +30,7 @@ func TestLoadConfig(t *testing.T) {
 			expected: &Config{
 				Sources:                []string{SourceEnvoy},
 				KeepOriginalAttributes: true,
+				CompactProxyTags:       false,
 				K8sIdentityFromIstio:   false,
 				SpanName:               SpanNamePathTemplate,
 				PathPatterns: []PathPattern{

@@ -83,6 +83,57 @@ func (p *spanNormalizer) readEnvoy(span ptrace.Span, s *spanState, res *resource
 		r.flagsErrorType, _ = envoy.ErrorType(raw)
 	}
 	r.downstreamCluster, _ = s.text(oldDownstream) // "-" is removed; other values stay
+	if p.compact {
+		p.compactEnvoy(res, s)
+	}
+}
+
+// hoistedTags are the Envoy tags that are the same on every span of one
+// proxy: compacting moves them to the resource.
+var hoistedTags = [...]int{
+	tagComponent, tagNodeID, tagZone, tagCanonicalService, tagCanonicalRevision,
+	tagIstioNamespace, tagMeshID, tagClusterID,
+}
+
+// compactEnvoy marks for removal the per-proxy constants of an Envoy span,
+// after putting each on the resource (the first span of a resource does; a
+// later span whose value differs keeps its own), empty tags, and
+// upstream_cluster.name where it repeats upstream_cluster (with or without
+// the ';' of Istio's stats name). Only the resource is written here; the
+// span's own map is changed in write, after every read.
+func (p *spanNormalizer) compactEnvoy(res *resourceState, s *spanState) {
+	ra := res.res.Attributes()
+	keys := tagKeyTable()
+	if !res.hoistRead {
+		res.hoistRead = true
+		for _, k := range hoistedTags {
+			if v, ok := ra.Get(keys[k]); ok {
+				res.hoisted[k] = v.Str()
+				res.hoistHas |= 1 << k
+			}
+		}
+	}
+	for _, k := range hoistedTags {
+		if s.tagPos[k] == 0 || s.tagStr&(1<<k) == 0 {
+			continue
+		}
+		v := s.tag[k]
+		switch {
+		case v == "":
+		case res.hoistHas&(1<<k) == 0:
+			ra.PutStr(keys[k], v)
+			res.hoisted[k] = v
+			res.hoistHas |= 1 << k
+		case res.hoisted[k] != v:
+			continue // another proxy's value on this resource: it stays
+		}
+		s.drop |= 1 << k
+	}
+	if name := s.tag[tagUpstreamClusterName]; s.tagPos[tagUpstreamClusterName] != 0 && s.tagStr&(1<<tagUpstreamClusterName) != 0 {
+		if c := s.tag[tagUpstreamCluster]; name == "" || strings.TrimSuffix(name, ";") == strings.TrimSuffix(c, ";") {
+			s.drop |= 1 << tagUpstreamClusterName
+		}
+	}
 }
 
 // isUpstreamSpanName: Envoy names the upstream span its router adds

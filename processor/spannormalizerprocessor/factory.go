@@ -49,6 +49,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Sources:                []string{SourceEnvoy, SourceNginx},
 		KeepOriginalAttributes: false,
+		CompactProxyTags:       true,
 		K8sIdentityFromIstio:   true,
 		SpanName:               defaultSpanName,
 		MaxSpanNamesPerService: defaultMaxSpanNamesPerService,

@@ -32,13 +32,15 @@ func loadFixture(tb testing.TB, name string) ptrace.Traces {
 	return td
 }
 
-// defaultConfig is the default configuration with route learning off, for
-// the tests of everything but the names' learning: a path's segments are
-// named after one request, as they are once learned. The golden tests run
-// the real default (createDefaultConfig) after warming it up.
+// defaultConfig is the default configuration with route learning and
+// compacting off, for the tests of the rewrite itself: a path's segments
+// are named after one request, as they are once learned, and every proxy
+// tag stays on its span. The golden tests run the real default
+// (createDefaultConfig), and compact_test.go tests compacting.
 func defaultConfig() *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.RouteLearning.Enabled = false
+	cfg.CompactProxyTags = false
 	return cfg
 }
 

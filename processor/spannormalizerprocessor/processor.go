@@ -42,6 +42,7 @@ type spanNormalizer struct {
 	now          func() time.Time
 	envoy, nginx bool
 	keep         bool
+	compact      bool
 	k8sIdentity  bool
 	namer        *pathtemplate.Namer // nil when span_name is off
 	diag         *diagnostics        // nil when context_diagnostics is off
@@ -59,13 +60,14 @@ func newSpanNormalizer(set processor.Settings, cfg *Config) (*spanNormalizer, er
 		return nil, err
 	}
 	p := &spanNormalizer{
-		logger: set.Logger,
-		tb:     tb,
-		keys:   newKeyIndex(),
-		now:    time.Now,
-		envoy:  cfg.sourceEnabled(SourceEnvoy),
-		nginx:  cfg.sourceEnabled(SourceNginx),
-		keep:   cfg.KeepOriginalAttributes,
+		logger:  set.Logger,
+		tb:      tb,
+		keys:    newKeyIndex(),
+		now:     time.Now,
+		envoy:   cfg.sourceEnabled(SourceEnvoy),
+		nginx:   cfg.sourceEnabled(SourceNginx),
+		keep:    cfg.KeepOriginalAttributes,
+		compact: cfg.CompactProxyTags,
 
 		k8sIdentity: cfg.K8sIdentityFromIstio,
 
@@ -215,6 +217,12 @@ type resourceState struct {
 	serviceRead bool
 	// diag is the context diagnostics' state of this resource.
 	diag diagState
+	// hoisted holds, per dialect tag, the value the resource has for it
+	// (read once, then kept up to date by compacting); hoistHas marks the
+	// tags the resource has at all.
+	hoistRead bool
+	hoisted   [numTags]string
+	hoistHas  uint32
 }
 
 func (r *resourceState) serviceName() string {

@@ -83,7 +83,10 @@ type rewrite struct {
 // write removes the converted old keys (unless they are kept) and adds the
 // stable ones that are not already on the span.
 func (p *spanNormalizer) write(attrs pcommon.Map, s *spanState, r *rewrite) {
-	if !p.keep && s.remove != 0 {
+	if !p.keep && s.remove != 0 || s.drop != 0 {
+		if p.keep {
+			s.remove = 0
+		}
 		p.keys.removeConverted(attrs, s)
 	}
 	attrs.EnsureCapacity(attrs.Len() + 16)
