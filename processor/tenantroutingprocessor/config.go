@@ -37,6 +37,15 @@ type Config struct {
 	// RateLimit optionally limits the spans per second each tenant may ingest.
 	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
 
+	// MaxSpanBytes bounds the encoded size of a span as the exporter's byte
+	// batcher (sending_queue::batch, sizer: bytes) measures it: an OTLP
+	// request holding the span alone with its resource and scope. A larger
+	// span has its largest string attribute values truncated (and is marked
+	// with mesh.truncated) or, if that cannot shrink it enough, is dropped
+	// and counted. Keep it at or below the exporter's batch max_size. 0
+	// disables the check.
+	MaxSpanBytes int `mapstructure:"max_span_bytes"`
+
 	// MetricsMaxTenants bounds the number of distinct tenant values in this
 	// processor's self-metrics; further tenants are reported as "_other".
 	MetricsMaxTenants int `mapstructure:"metrics_max_tenants"`
@@ -81,6 +90,10 @@ var _ component.Config = (*Config)(nil)
 // processor.k8sattributes.EmitV1K8sConventions feature gate is on (default).
 const namespaceLabelAttributePrefix = "k8s.namespace.label."
 
+// minMaxSpanBytes is the smallest max_span_bytes: room for a span's IDs,
+// timestamps and name, a resource and a scope, and the truncation marker.
+const minMaxSpanBytes = 4096
+
 // maxTenantLength is the longest tenant ID Tempo (dskit) accepts.
 const maxTenantLength = 150
 
@@ -115,6 +128,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.RateLimit.SpansPerSecond == 0 && cfg.RateLimit.Burst > 0 {
 		errs = append(errs, errors.New("rate_limit::burst needs rate_limit::spans_per_second"))
+	}
+	if cfg.MaxSpanBytes != 0 && cfg.MaxSpanBytes < minMaxSpanBytes {
+		errs = append(errs, fmt.Errorf("max_span_bytes must be 0 (off) or at least %d", minMaxSpanBytes))
 	}
 	if cfg.MetricsMaxTenants < 1 {
 		errs = append(errs, errors.New("metrics_max_tenants must be at least 1"))

@@ -25,6 +25,7 @@ func TestLoadConfig(t *testing.T) {
 			expected: &Config{
 				DefaultTenant:     "platform",
 				MetadataKey:       meshattr.DefaultTenantMetadataKey,
+				MaxSpanBytes:      defaultMaxSpanBytes,
 				MetricsMaxTenants: defaultMetricsMaxTenants,
 			},
 		},
@@ -42,6 +43,7 @@ func TestLoadConfig(t *testing.T) {
 				PlatformTenant:    "platform",
 				MetadataKey:       "x-tenant",
 				RateLimit:         RateLimitConfig{SpansPerSecond: 5000, Burst: 10000},
+				MaxSpanBytes:      1048576,
 				MetricsMaxTenants: 20,
 			},
 		},
@@ -49,6 +51,15 @@ func TestLoadConfig(t *testing.T) {
 			id: component.NewIDWithName(metadata.Type, "drop"),
 			expected: &Config{
 				Rules:             []RuleConfig{{NamespacePrefix: "team-"}},
+				MetadataKey:       meshattr.DefaultTenantMetadataKey,
+				MaxSpanBytes:      defaultMaxSpanBytes,
+				MetricsMaxTenants: defaultMetricsMaxTenants,
+			},
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "no_span_cap"),
+			expected: &Config{
+				DefaultTenant:     "platform",
 				MetadataKey:       meshattr.DefaultTenantMetadataKey,
 				MetricsMaxTenants: defaultMetricsMaxTenants,
 			},
@@ -65,6 +76,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_label_attribute"), errMsg: "rules[0]: label_attribute is only valid with namespace_label"},
 		{id: component.NewIDWithName(metadata.Type, "bad_edge_namespace"), errMsg: "edge_namespaces must not contain an empty namespace"},
 		{id: component.NewIDWithName(metadata.Type, "bad_metrics_max_tenants"), errMsg: "metrics_max_tenants must be at least 1"},
+		{id: component.NewIDWithName(metadata.Type, "bad_max_span_bytes"), errMsg: "max_span_bytes must be 0 (off) or at least 4096"},
 	}
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)

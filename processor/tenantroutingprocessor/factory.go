@@ -14,6 +14,13 @@ import (
 const (
 	// defaultMetricsMaxTenants bounds the tenant attribute of the self-metrics.
 	defaultMetricsMaxTenants = 100
+
+	// defaultMaxSpanBytes is 1 KiB under the 3 MiB (3145728-byte) max_size
+	// of the shipped exporter batches (sending_queue::batch, sizer: bytes),
+	// so every span that passes fits in one export batch. The exporter's
+	// splitter drops a span larger than max_size together with the rest of
+	// its batch, uncounted (exporterhelper v0.161.0, queuebatch/traces_batch.go).
+	defaultMaxSpanBytes = 3145728 - 1024
 )
 
 // NewFactory returns a factory for the tenantrouting processor.
@@ -30,6 +37,7 @@ func NewFactory() processor.Factory {
 func createDefaultConfig() component.Config {
 	return &Config{
 		MetadataKey:       meshattr.DefaultTenantMetadataKey,
+		MaxSpanBytes:      defaultMaxSpanBytes,
 		MetricsMaxTenants: defaultMetricsMaxTenants,
 	}
 }

@@ -197,6 +197,8 @@ type tenantRouting struct {
 	telemetry   *metadata.TelemetryBuilder
 	noTenant    metric.AddOption
 	invalidID   metric.AddOption
+	tooLarge    metric.AddOption
+	capper      spanCapper
 	now         func() time.Time
 	metadataKey string
 }
@@ -215,6 +217,8 @@ func newTenantRouting(set processor.Settings, cfg *Config, next consumer.Traces)
 		telemetry:   tb,
 		noTenant:    metric.WithAttributeSet(attribute.NewSet(attribute.String(attrReason, reasonNoTenant))),
 		invalidID:   metric.WithAttributeSet(attribute.NewSet(attribute.String(attrReason, reasonInvalidID))),
+		tooLarge:    metric.WithAttributeSet(attribute.NewSet(attribute.String(attrReason, reasonTooLarge))),
+		capper:      spanCapper{max: cfg.MaxSpanBytes},
 		now:         time.Now,
 		metadataKey: cfg.MetadataKey,
 	}
@@ -236,7 +240,9 @@ func (p *tenantRouting) Shutdown(context.Context) error {
 // next consumer with only the tenant in the client metadata.
 //
 // Spans with an all-zero trace or span ID are removed first and counted
-// (reason invalid_id). Deliberately dropped spans (no tenant, invalid IDs)
+// (reason invalid_id). Then every span that goes somewhere is held to
+// max_span_bytes (see spanCapper): truncated and marked, or removed and
+// counted (reason too_large). Deliberately dropped spans (no tenant, invalid IDs)
 // are not an error. A tenant share its token bucket refuses is counted
 // (reason rate_limited) and dropped when other shares of the request are
 // passed on, so that a retry cannot duplicate them; only when every share
@@ -251,7 +257,7 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 	plan := make([]resourcePlan, n)
 	single := true
 	only := ""
-	dropped, invalid := 0, 0
+	dropped, invalid, truncated, tooLarge := 0, 0, 0, 0
 	for i := 0; i < n; i++ {
 		rs := rss.At(i)
 		attrs := rs.Resource().Attributes()
@@ -272,7 +278,19 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 		if pl.spans == 0 {
 			continue
 		}
-		if p.router.isEdge(ns) && hasDestination(rs) {
+		edge := p.router.isEdge(ns) && hasDestination(rs)
+		if p.capper.max > 0 && (edge || pl.tenant != "") {
+			// Only spans that go somewhere are sized.
+			t, d := p.capper.capResource(rs)
+			truncated += t
+			tooLarge += d
+			pl.spans -= d
+			if pl.spans == 0 {
+				pl.tenant = ""
+				continue
+			}
+		}
+		if edge {
 			pl.edge = true
 			single = false
 			continue
@@ -288,6 +306,7 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 		}
 	}
 	p.countInvalid(ctx, invalid)
+	p.countSized(ctx, truncated, tooLarge)
 
 	if single {
 		p.countDropped(ctx, dropped)
@@ -434,6 +453,18 @@ func (p *tenantRouting) countInvalid(ctx context.Context, n int) {
 	if n > 0 {
 		p.telemetry.ProcessorTenantroutingSpansDropped.Add(ctx, int64(n), p.invalidID)
 		p.logger.Debug("Dropped spans with an all-zero trace or span ID", zap.Int("spans", n))
+	}
+}
+
+// countSized counts the spans max_span_bytes truncated and removed.
+func (p *tenantRouting) countSized(ctx context.Context, truncated, tooLarge int) {
+	if truncated > 0 {
+		p.telemetry.ProcessorTenantroutingSpansTruncated.Add(ctx, int64(truncated))
+		p.logger.Debug("Truncated string attribute values of spans over max_span_bytes", zap.Int("spans", truncated))
+	}
+	if tooLarge > 0 {
+		p.telemetry.ProcessorTenantroutingSpansDropped.Add(ctx, int64(tooLarge), p.tooLarge)
+		p.logger.Debug("Dropped spans over max_span_bytes that truncation could not shrink enough", zap.Int("spans", tooLarge))
 	}
 }
 

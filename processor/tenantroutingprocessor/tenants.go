@@ -20,6 +20,7 @@ const (
 	reasonNoTenant    = "no_tenant"
 	reasonRateLimited = "rate_limited"
 	reasonInvalidID   = "invalid_id"
+	reasonTooLarge    = "too_large"
 )
 
 // tenantState is everything the processor keeps per tenant: the client

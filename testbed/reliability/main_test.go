@@ -84,8 +84,11 @@ type stream struct {
 	// tenant, when set, is sent as x-scope-orgid gRPC metadata with each
 	// request (for receivers with include_metadata: true).
 	tenant string
-	client ptraceotlp.GRPCClient
-	conn   *grpc.ClientConn
+	// namespace, when set, is the resource's k8s.namespace.name (what
+	// k8s_attributes would set; tenantrouting maps it to the tenant).
+	namespace string
+	client    ptraceotlp.GRPCClient
+	conn      *grpc.ClientConn
 
 	mu       sync.Mutex
 	next     uint32
@@ -148,6 +151,9 @@ func (s *stream) send(ctx context.Context, n, payload int) error {
 	s.next += uint32(n)
 	s.mu.Unlock()
 	td := makeTraces(fmt.Sprintf("svc-%c", s.prefix), s.prefix, first, n, payload)
+	if s.namespace != "" {
+		td.ResourceSpans().At(0).Resource().Attributes().PutStr("k8s.namespace.name", s.namespace)
+	}
 	if s.tenant != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "x-scope-orgid", s.tenant)
 	}

@@ -26,12 +26,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // the otlp_grpc exporter compresses with gzip by default
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // TenantHeader is the header Tempo reads the tenant from.
@@ -82,6 +84,7 @@ type Sink struct {
 	mu     sync.Mutex
 	stats  Stats
 	traces map[string][]ptrace.Traces
+	times  map[string][]time.Time // arrival of each entry of traces
 	fault  Fault
 	delay  time.Duration
 
@@ -95,7 +98,7 @@ type Sink struct {
 // Start listens on the configured addresses and serves until Stop.
 func Start(cfg Config) (*Sink, error) {
 	s := &Sink{cfg: cfg, grpcAddr: cfg.GRPCAddr, httpAddr: cfg.HTTPAddr,
-		traces: map[string][]ptrace.Traces{}, stats: Stats{Spans: map[string]int{}}}
+		traces: map[string][]ptrace.Traces{}, times: map[string][]time.Time{}, stats: Stats{Spans: map[string]int{}}}
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
 	if err := s.serveLocked(); err != nil {
@@ -299,6 +302,45 @@ func (s *Sink) Traces(tenant string) []ptrace.Traces {
 	return append([]ptrace.Traces(nil), s.traces[tenant]...)
 }
 
+// Arrival is one accepted request and when the sink accepted it.
+type Arrival struct {
+	At     time.Time
+	Traces ptrace.Traces
+}
+
+// Arrivals returns the requests received for a tenant with their arrival
+// times, in arrival order (nil with CountOnly). The data must not be modified.
+func (s *Sink) Arrivals(tenant string) []Arrival {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Arrival, len(s.traces[tenant]))
+	for i, td := range s.traces[tenant] {
+		out[i] = Arrival{At: s.times[tenant][i], Traces: td}
+	}
+	return out
+}
+
+// ThrottleTenant returns a Fault that answers every request of tenant with
+// gRPC RESOURCE_EXHAUSTED (HTTP 429) until the given time, like Tempo's
+// per-tenant ingestion limit, and accepts everything else. retryAfter > 0
+// attaches a RetryInfo with that delay (the otlp_grpc exporter retries
+// RESOURCE_EXHAUSTED only when it carries one).
+func ThrottleTenant(tenant string, until time.Time, retryAfter time.Duration) Fault {
+	st := status.New(codes.ResourceExhausted, "RATE_LIMITED: ingestion rate limit exceeded for tenant "+tenant)
+	if retryAfter > 0 {
+		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
+			st = d
+		}
+	}
+	err := st.Err()
+	return func(t string, _ int) error {
+		if t == tenant && time.Now().Before(until) {
+			return err
+		}
+		return nil
+	}
+}
+
 // SpanCount is the number of spans accepted for a tenant.
 func (s *Sink) SpanCount(tenant string) int {
 	s.mu.Lock()
@@ -350,6 +392,7 @@ func (s *Sink) accept(tenant string, td ptrace.Traces) error {
 	s.stats.Spans[tenant] += spans
 	if !s.cfg.CountOnly {
 		s.traces[tenant] = append(s.traces[tenant], td)
+		s.times[tenant] = append(s.times[tenant], time.Now())
 	}
 	return nil
 }

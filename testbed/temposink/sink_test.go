@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.uber.org/goleak"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -176,4 +177,33 @@ func TestSpanIDCountsFindsDuplicates(t *testing.T) {
 	assert.Equal(t, 2, counts[[8]byte{2}])
 	assert.Len(t, counts, 2)
 	assert.Empty(t, s.SpanIDCounts("alpha"))
+}
+
+func TestThrottleTenantRefusesOnlyThatTenant(t *testing.T) {
+	s := startSink(t)
+	s.SetFault(ThrottleTenant("noisy", time.Now().Add(time.Hour), 2*time.Second))
+	client := grpcClient(t, s.GRPCAddr())
+	ctx := context.Background()
+
+	_, err := client.Export(metadata.AppendToOutgoingContext(ctx, "X-Scope-OrgID", "noisy"), ptraceotlp.NewExportRequestFromTraces(tracesWithSpans(2, 0)))
+	st := status.Convert(err)
+	assert.Equal(t, codes.ResourceExhausted, st.Code())
+	require.Len(t, st.Details(), 1, "RetryInfo attached")
+	assert.Equal(t, 2*time.Second, st.Details()[0].(*errdetails.RetryInfo).GetRetryDelay().AsDuration())
+	assert.Equal(t, http.StatusTooManyRequests, postHTTP(t, s, "noisy", tracesWithSpans(1, 0)))
+
+	_, err = client.Export(metadata.AppendToOutgoingContext(ctx, "X-Scope-OrgID", "quiet"), ptraceotlp.NewExportRequestFromTraces(tracesWithSpans(3, 0)))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"quiet": 3}, s.Stats().Spans)
+	arr := s.Arrivals("quiet")
+	require.Len(t, arr, 1)
+	assert.Equal(t, 3, arr[0].Traces.SpanCount())
+	assert.False(t, arr[0].At.IsZero())
+	assert.Empty(t, s.Arrivals("noisy"))
+
+	// Past its end the throttle lets the tenant through.
+	s.SetFault(ThrottleTenant("noisy", time.Now().Add(-time.Second), 0))
+	_, err = client.Export(metadata.AppendToOutgoingContext(ctx, "X-Scope-OrgID", "noisy"), ptraceotlp.NewExportRequestFromTraces(tracesWithSpans(2, 0)))
+	require.NoError(t, err)
+	assert.Equal(t, 2, s.SpanCount("noisy"))
 }

@@ -25,12 +25,13 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                              metric.Meter
-	mu                                 sync.Mutex
-	registrations                      []metric.Registration
-	ProcessorTenantroutingEdgeCopies   metric.Int64Counter
-	ProcessorTenantroutingSpansDropped metric.Int64Counter
-	ProcessorTenantroutingSpansRouted  metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	ProcessorTenantroutingEdgeCopies     metric.Int64Counter
+	ProcessorTenantroutingSpansDropped   metric.Int64Counter
+	ProcessorTenantroutingSpansRouted    metric.Int64Counter
+	ProcessorTenantroutingSpansTruncated metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -64,13 +65,19 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTenantroutingSpansDropped, err = builder.meter.Int64Counter(
 		"otelcol_processor_tenantrouting_spans_dropped",
-		metric.WithDescription("Number of spans not passed downstream, by reason (no_tenant: no tenant, dropped; invalid_id: all-zero trace or span ID, dropped; rate_limited: refused by the tenant's rate limit, with a retryable error when nothing else of the request was passed on, else dropped). [Alpha]"),
+		metric.WithDescription("Number of spans not passed downstream, by reason (no_tenant: no tenant, dropped; invalid_id: all-zero trace or span ID, dropped; too_large: over max_span_bytes even after truncating its string attribute values, dropped; rate_limited: refused by the tenant's rate limit, with a retryable error when nothing else of the request was passed on, else dropped). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTenantroutingSpansRouted, err = builder.meter.Int64Counter(
 		"otelcol_processor_tenantrouting_spans_routed",
 		metric.WithDescription("Number of spans passed downstream, per tenant (edge copies included). [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTenantroutingSpansTruncated, err = builder.meter.Int64Counter(
+		"otelcol_processor_tenantrouting_spans_truncated",
+		metric.WithDescription("Number of spans over max_span_bytes whose largest string attribute values were truncated (the span is marked with mesh.truncated, the number of bytes cut) and passed on. [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
