@@ -59,7 +59,9 @@ func postFixture(t *testing.T, port int, name string) {
 }
 
 // TestLocalConfigPrintsSpans runs distribution/config/local.yaml, the config
-// behind `make run`, and checks that a posted span reaches the debug exporter.
+// behind `make run`, as the README's quick start does: the gateway example
+// posted three times. The debug exporter prints each span as rewritten, and
+// the third copy carries the learned name.
 func TestLocalConfigPrintsSpans(t *testing.T) {
 	ports := harness.NewPorts(t)
 	root := harness.RepoRoot(t)
@@ -68,16 +70,22 @@ func TestLocalConfigPrintsSpans(t *testing.T) {
 		Ports:       ports,
 		Env:         localEnv(ports),
 	})
-	postFixture(t, ports.OTLPHTTP, "app-span.json")
+	for range 3 {
+		postFixture(t, ports.OTLPHTTP, "istio-gateway.json")
+	}
 
 	require.Eventually(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		m, err := col.Metrics(ctx)
-		return err == nil && m.Sum("otelcol_exporter_sent_spans", map[string]string{"exporter": "debug"}) == 1
-	}, 20*time.Second, 100*time.Millisecond, "the debug exporter never reported the span")
+		// The edge span goes to its team and to the platform tenant.
+		return err == nil && m.Sum("otelcol_exporter_sent_spans", map[string]string{"exporter": "debug"}) == 6
+	}, 20*time.Second, 100*time.Millisecond, "the debug exporter never reported the spans")
 	require.NoError(t, col.Stop(30*time.Second))
-	assert.True(t, col.LogContains("Traces", `"spans": 1`), "debug exporter output in the log")
+	for _, want := range []string{"GET /{param}", "GET /productpage", "http.request.method: Str(GET)",
+		"mesh.destination.namespace: Str(team-alpha)", "service.name: Str(istio-ingressgateway)"} {
+		assert.True(t, col.LogContains(want), "the debug output shows %q", want)
+	}
 }
 
 // TestLocalTempoOverlaySendsToTempo loads local.yaml plus the TEMPO_ENDPOINT
