@@ -1,8 +1,6 @@
 package reliability
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,26 +32,9 @@ exporters:
 	alpha := newStream(t, 'q', opts.Ports.OTLPGRPC)
 	alpha.namespace = "team-alpha"
 
-	sink.Down()
-	ctx, stopLoad := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { stopLoad(); wg.Wait() }()
-	alpha.steady(ctx, &wg, perReq, 0, 50*time.Millisecond) // 2000 spans/s
-	time.Sleep(6 * time.Second)
-	stopLoad()
-	wg.Wait()
-	m := scrape(t, col)
-	queued := exporterMetric(m, "otelcol_exporter_queue_size", "otlp_grpc/tempo")
-	capacity := exporterMetric(m, "otelcol_exporter_queue_capacity", "otlp_grpc/tempo")
-	require.NoError(t, sink.Up())
-
+	o := outlastTheQueue(t, sink, col, alpha, "otlp_grpc/tempo", perReq)
+	queued, capacity, dropped, recovery, ok := o.queued, o.capacity, o.dropped, o.recovery, o.ok
 	accepted := alpha.acceptedCount()
-	var dropped float64
-	recovery, ok := waitFor(60*time.Second, func() bool {
-		m = scrape(t, col)
-		dropped = exporterMetric(m, "otelcol_exporter_enqueue_failed_spans", "otlp_grpc/tempo")
-		return exporterMetric(m, "otelcol_exporter_sent_spans", "otlp_grpc/tempo")+dropped >= float64(accepted)
-	})
 	d := alpha.compare(sink, "alpha")
 	perSlot := float64(d.received) / float64(queueSize)
 	t.Logf("shipped queue: queue_size=%d requests (capacity metric %.0f), 2000 spans/s in requests of %d for 6 s with the sink down; queue_size metric at the end %.0f",

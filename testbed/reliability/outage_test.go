@@ -214,28 +214,8 @@ func TestQueueOverflowIsCounted(t *testing.T) {
 		BatchSize: perReq, BatchMax: perReq, BatchTimeout: "10s", QueueSize: queueSize,
 	})
 
-	sink.Down()
-	ctx, stopLoad := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { stopLoad(); wg.Wait() }()
-	alpha.steady(ctx, &wg, perReq, 0, 50*time.Millisecond) // 2000 spans/s
-	time.Sleep(6 * time.Second)
-	stopLoad()
-	wg.Wait()
-	m := scrape(t, col)
-	queued := exporterMetric(m, "otelcol_exporter_queue_size", "otlp_grpc/alpha")
-	capacity := exporterMetric(m, "otelcol_exporter_queue_capacity", "otlp_grpc/alpha")
-	require.NoError(t, sink.Up())
-
-	accepted := alpha.acceptedCount()
-	var dropped float64
-	// Wait on the exporter's own counters: sent_spans moves only after the
-	// sink has answered, so the sink has everything the counters say.
-	recovery, ok := waitFor(60*time.Second, func() bool {
-		m = scrape(t, col)
-		dropped = exporterMetric(m, "otelcol_exporter_enqueue_failed_spans", "otlp_grpc/alpha")
-		return exporterMetric(m, "otelcol_exporter_sent_spans", "otlp_grpc/alpha")+dropped >= float64(accepted)
-	})
+	o := outlastTheQueue(t, sink, col, alpha, "otlp_grpc/alpha", perReq)
+	queued, capacity, dropped, recovery, ok, m := o.queued, o.capacity, o.dropped, o.recovery, o.ok, o.metrics
 	d := alpha.compare(sink, "alpha")
 	t.Logf("overflow: queue_size=%d requests (capacity metric %.0f), %d spans/request, 2000 spans/s for 6s with the sink down",
 		queueSize, capacity, perReq)
@@ -253,4 +233,39 @@ func TestQueueOverflowIsCounted(t *testing.T) {
 	assert.Equal(t, float64(queueSize), capacity)
 	assert.Equal(t, float64(d.received), exporterMetric(m, "otelcol_exporter_sent_spans", "otlp_grpc/alpha"))
 	require.NoError(t, col.Stop(30*time.Second))
+}
+
+// overflow is what outlastTheQueue saw.
+type overflow struct {
+	queued, capacity, dropped float64
+	recovery                  time.Duration
+	ok                        bool // every accepted span sent or counted
+	metrics                   harness.Metrics
+}
+
+// outlastTheQueue takes the sink down, sends 2000 spans/s in requests of
+// perReq through s for 6 s, reads the exporter's queue, brings the sink back
+// and waits until every accepted span was sent or counted in enqueue_failed
+// (the exporter's counters move only after the sink answered).
+func outlastTheQueue(t *testing.T, sink *temposink.Sink, col *harness.Collector, s *stream, exporter string, perReq int) overflow {
+	t.Helper()
+	sink.Down()
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	s.steady(ctx, &wg, perReq, 0, time.Duration(perReq)*time.Second/2000)
+	time.Sleep(6 * time.Second)
+	stopLoad()
+	wg.Wait()
+	var o overflow
+	m := scrape(t, col)
+	o.queued = exporterMetric(m, "otelcol_exporter_queue_size", exporter)
+	o.capacity = exporterMetric(m, "otelcol_exporter_queue_capacity", exporter)
+	require.NoError(t, sink.Up())
+	accepted := s.acceptedCount()
+	o.recovery, o.ok = waitFor(60*time.Second, func() bool {
+		o.metrics = scrape(t, col)
+		o.dropped = exporterMetric(o.metrics, "otelcol_exporter_enqueue_failed_spans", exporter)
+		return exporterMetric(o.metrics, "otelcol_exporter_sent_spans", exporter)+o.dropped >= float64(accepted)
+	})
+	return o
 }
