@@ -258,10 +258,17 @@ func (n *Namer) step(sr *serviceRoutes, cur *node, seg string, epoch uint32, st 
 	case n.matchPattern(seg, &label):
 	case cur.variable:
 		return ParamPlaceholder, n.paramChild(sr, cur), true
-	case IsID(seg):
-		label = IDPlaceholder
 	default:
-		return n.learnValue(sr, cur, seg, epoch, st)
+		// A value already tracked here is not an ID (IDs never are): look
+		// it up first and skip the ID test for the common static segment.
+		if v := cur.values.get(seg); v != nil {
+			cur.total++
+			return n.countValue(sr, cur, v, seg, epoch, st)
+		}
+		if !IsID(seg) {
+			return n.learnValue(sr, cur, seg, epoch, st)
+		}
+		label = IDPlaceholder
 	}
 	var child *node
 	switch label {
@@ -320,24 +327,26 @@ func (n *Namer) matchPattern(seg string, label *string) bool {
 // parameter form.
 func (n *Namer) learnValue(sr *serviceRoutes, cur *node, seg string, epoch uint32, st *Step) (string, *node, bool) {
 	cur.total++
-	v := cur.values.get(seg)
-	if v == nil {
-		cur.novel++
-		if n.noveltyDecides(cur) {
-			n.makeVariable(sr, cur)
-			st.Learned++
-			return ParamPlaceholder, n.paramChild(sr, cur), true
-		}
-		if cur.values.len() >= 2*n.learn.MaxValues || !sr.room(2) {
-			n.forgetRare(sr, cur)
-		}
-		if cur.values.len() >= 2*n.learn.MaxValues || !sr.room(2) {
-			return ParamPlaceholder, n.paramChild(sr, cur), false
-		}
-		v = &value{name: strings.Clone(seg), child: &node{}}
-		cur.values.add(v)
-		sr.grow(2)
+	cur.novel++
+	if n.noveltyDecides(cur) {
+		n.makeVariable(sr, cur)
+		st.Learned++
+		return ParamPlaceholder, n.paramChild(sr, cur), true
 	}
+	if cur.values.len() >= 2*n.learn.MaxValues || !sr.room(2) {
+		n.forgetRare(sr, cur)
+	}
+	if cur.values.len() >= 2*n.learn.MaxValues || !sr.room(2) {
+		return ParamPlaceholder, n.paramChild(sr, cur), false
+	}
+	v := &value{name: strings.Clone(seg), child: &node{}}
+	cur.values.add(v)
+	sr.grow(2)
+	return n.countValue(sr, cur, v, seg, epoch, st)
+}
+
+// countValue counts one more sighting of v at cur and names it.
+func (n *Namer) countValue(sr *serviceRoutes, cur *node, v *value, seg string, epoch uint32, st *Step) (string, *node, bool) {
 	if v.last != epoch {
 		v.last = epoch
 	}
