@@ -13,7 +13,8 @@
 # Without a Docker daemon, `make image` builds the same image (same files,
 # modes, owners, user, entrypoint, ports, labels; one layer instead of several)
 # with tools/mkimage and writes it as an OCI layout and a `docker load` tarball
-# under _image/.
+# under _image/. tools/mkimage/dockerfile_test.go parses this file and fails
+# when it and mkimage disagree: change both together.
 #
 # Run: docker run -p 4317:4317 -p 4318:4318 -p 13133:13133 otelcol-mesh:0.1.0
 # To export to Tempo instead of the debug exporter, add the shipped overlay:

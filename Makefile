@@ -13,7 +13,7 @@ FUZZTIME    ?= 10s
 BENCHFLAGS  ?=
 
 # Our component sources: a change to any of them rebuilds the binary.
-COMPONENT_SOURCES := $(shell find processor components internal -name '*.go' ! -name '*_test.go' 2>/dev/null)
+COMPONENT_SOURCES := $(shell find processor extension internal -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
 .PHONY: all build run validate test unit e2e deploy-check fuzz lint bench image clean tools
 

@@ -22,7 +22,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Paths inside the image. The Dockerfile at the repository root uses the same.
+// Paths inside the image. The Dockerfile at the repository root uses the same
+// (dockerfile_test.go compares the two).
 const (
 	binaryPath      = "/otelcol-mesh"
 	configPath      = "/etc/otelcol-mesh/config.yaml"

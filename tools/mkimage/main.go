@@ -2,8 +2,9 @@
 // daemon or a registry: `make image` runs it on the binary that `make build`
 // produced.
 //
-// The image is the one /work/main/Dockerfile describes, with the same files in
-// one layer on an empty base (FROM scratch):
+// The image is the one the repository's Dockerfile describes, with the same
+// files in one layer on an empty base (FROM scratch); dockerfile_test.go
+// checks that the two agree:
 //
 //	/otelcol-mesh                        the static collector binary, 0755
 //	/etc/otelcol-mesh/config.yaml        default config (distribution/config/container.yaml)

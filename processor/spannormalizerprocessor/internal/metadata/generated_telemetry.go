@@ -53,8 +53,8 @@ func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 
 // RegisterProcessorSpannormalizerSpanNamesCallback sets callback for observable ProcessorSpannormalizerSpanNames metric.
 func (builder *TelemetryBuilder) RegisterProcessorSpannormalizerSpanNamesCallback(cb metric.Int64Callback) error {
-	reg, err := builder.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		cb(context.Background(), &observerInt64{inst: builder.ProcessorSpannormalizerSpanNames, obs: o})
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorSpannormalizerSpanNames, obs: o})
 		return nil
 	}, builder.ProcessorSpannormalizerSpanNames)
 	if err != nil {

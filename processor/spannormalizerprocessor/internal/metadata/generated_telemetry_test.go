@@ -20,6 +20,8 @@ func TestNewTelemetryBuilderAppliesOptions(t *testing.T) {
 	assert.Equal(t, 1, called)
 	assert.NotNil(t, tb.ProcessorSpannormalizerContextBreaks)
 	assert.NotNil(t, tb.ProcessorSpannormalizerContextPropagated)
+	assert.NotNil(t, tb.ProcessorSpannormalizerRouteParametersLearned)
+	assert.NotNil(t, tb.ProcessorSpannormalizerSpanNames)
 	assert.NotNil(t, tb.ProcessorSpannormalizerSpansNormalized)
 	assert.NotNil(t, tb.ProcessorSpannormalizerSpansPassedThrough)
 	assert.NotNil(t, tb.ProcessorSpannormalizerSpanNamesCollapsed)

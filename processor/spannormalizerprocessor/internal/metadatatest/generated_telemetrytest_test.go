@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -30,6 +31,11 @@ func TestEveryMetricIsAssertable(t *testing.T) {
 	tb.ProcessorSpannormalizerSpansNormalized.Add(ctx, 2)
 	tb.ProcessorSpannormalizerSpansPassedThrough.Add(ctx, 3)
 	tb.ProcessorSpannormalizerValuesInvalid.Add(ctx, 4)
+	tb.ProcessorSpannormalizerRouteParametersLearned.Add(ctx, 7)
+	require.NoError(t, tb.RegisterProcessorSpannormalizerSpanNamesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(8)
+		return nil
+	}))
 
 	AssertEqualProcessorSpannormalizerContextBreaks(t, tel, []metricdata.DataPoint[int64]{{Value: 5}}, metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSpannormalizerContextPropagated(t, tel, []metricdata.DataPoint[int64]{{Value: 6}}, metricdatatest.IgnoreTimestamp())
@@ -37,4 +43,6 @@ func TestEveryMetricIsAssertable(t *testing.T) {
 	AssertEqualProcessorSpannormalizerSpansNormalized(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSpannormalizerSpansPassedThrough(t, tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSpannormalizerValuesInvalid(t, tel, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSpannormalizerRouteParametersLearned(t, tel, []metricdata.DataPoint[int64]{{Value: 7}}, metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSpannormalizerSpanNames(t, tel, []metricdata.DataPoint[int64]{{Value: 8}}, metricdatatest.IgnoreTimestamp())
 }

@@ -1,4 +1,4 @@
-package tenantheaderextension // import "github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension"
+package tenantheaderextension // import "github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension"
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
 
-	"github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension/internal/metadata"
+	"github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension/internal/metadata"
 	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
 )
 

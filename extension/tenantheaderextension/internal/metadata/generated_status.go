@@ -12,7 +12,7 @@ import (
 
 var (
 	Type      = component.MustNewType("tenantheader")
-	ScopeName = "github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension"
+	ScopeName = "github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension"
 )
 
 const (

@@ -1,4 +1,4 @@
-package tenantheaderextension // import "github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension"
+package tenantheaderextension // import "github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension"
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
-	"github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension/internal/metadata"
+	"github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension/internal/metadata"
 )
 
 const (

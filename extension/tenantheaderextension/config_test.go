@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
-	"github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension/internal/metadata"
+	"github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension/internal/metadata"
 	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
 )
 

@@ -29,8 +29,8 @@ import (
 	grpcmetadata "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension/internal/metadata"
-	"github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension/internal/metadatatest"
+	"github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension/internal/metadata"
+	"github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension/internal/metadatatest"
 	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
 )
 

@@ -1,4 +1,4 @@
-package tenantheaderextension // import "github.com/otelcol-mesh/otelcol-mesh/components/tenantheaderextension"
+package tenantheaderextension // import "github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension"
 
 import (
 	"errors"
