@@ -14,13 +14,13 @@ BENCHFLAGS  ?=
 
 # Our components, one module each (as upstream's), and the module of the
 # package they share. The root module holds the testbed.
-COMPONENT_MODULES := internal processor/spannormalizerprocessor processor/tenantroutingprocessor extension/tenantheaderextension
+COMPONENT_MODULES := internal processor/spannormalizerprocessor processor/tenantroutingprocessor extension/tenantheaderextension exporter/tenantlanesexporter
 # Every module `make unit`, `make lint` and `make fuzz` go through (the
 # testbed's tests need the binary and run in `make e2e`).
 MODULES := $(COMPONENT_MODULES) tools deploy/validate
 
 # Our component sources: a change to any of them rebuilds the binary.
-COMPONENT_SOURCES := $(shell find processor extension internal -name '*.go' ! -name '*_test.go' 2>/dev/null) \
+COMPONENT_SOURCES := $(shell find processor extension exporter internal -name '*.go' ! -name '*_test.go' 2>/dev/null) \
   $(foreach m,$(COMPONENT_MODULES),$(m)/go.mod $(m)/go.sum)
 
 .PHONY: all build run validate test unit e2e deploy-check fuzz lint bench image clean tools

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,8 +17,8 @@ import (
 )
 
 // BackpressureEnv selects the exporter variants TestPerTenantBackpressure
-// runs: unset runs the shipped settings only (CI); "all" runs every variant
-// (the README's figures). ThrottleEnv overrides how long tenant a is
+// runs: unset runs the shipped settings (tenantlanes) and the one-pool
+// control (CI); "all" runs every variant (the README's figures). ThrottleEnv overrides how long tenant a is
 // throttled (default 15s).
 const (
 	BackpressureEnv = "RELIABILITY_BACKPRESSURE"
@@ -29,6 +30,11 @@ const (
 type backpressureVariant struct {
 	name    string
 	overlay string
+	// exporter is the ID of the pipeline's exporter: otlp_grpc/tempo (one
+	// queue, one pool of consumers) or tenantlanes/tempo (an otlp_grpc
+	// exporter per tenant, whose metrics carry the lane's ID; see
+	// exporterSpans).
+	exporter string
 	// quietP99Under5s: with the default 15 s throttle, the goal (tenants b
 	// and c wait < 5 s at p99) is met. false records that the variant
 	// misses it (the assertion then checks that it still does, so a change
@@ -37,22 +43,46 @@ type backpressureVariant struct {
 	quietP99Under5s bool
 }
 
-var backpressureVariants = []backpressureVariant{
-	{name: "shipped", overlay: "", quietP99Under5s: false},
-	{name: "num_consumers_100", overlay: `
+// onePool is the exporter shipped before tenantlanes: one otlp_grpc
+// exporter with the same settings, whose queue's consumers all tenants
+// share. extra is indented under its sending_queue or top level.
+func onePool(queueExtra, extra string) string {
+	return `
 exporters:
   otlp_grpc/tempo:
+    endpoint: ${env:TEMPO_ENDPOINT}
+    tls:
+      insecure: true
+    auth:
+      authenticator: tenantheader
     sending_queue:
-      num_consumers: 100
-`, quietP99Under5s: true},
-	{name: "max_elapsed_3s", overlay: `
-exporters:
-  otlp_grpc/tempo:
-    retry_on_failure:
+      enabled: true
+      batch:
+        sizer: bytes
+        flush_timeout: 200ms
+        min_size: 1048576
+        max_size: 3145728
+        partition:
+          metadata_keys: [x-scope-orgid]
+` + queueExtra + extra + `
+service:
+  pipelines:
+    traces:
+      exporters: [otlp_grpc/tempo]
+`
+}
+
+var backpressureVariants = []backpressureVariant{
+	// The shipped local-tempo.yaml: tenantlanes/tempo, a lane per tenant.
+	{name: "tenantlanes", overlay: "", exporter: "tenantlanes/tempo", quietP99Under5s: true},
+	// The control: the same settings in one otlp_grpc exporter.
+	{name: "one_pool", overlay: onePool("", ""), exporter: "otlp_grpc/tempo", quietP99Under5s: false},
+	{name: "num_consumers_100", overlay: onePool("      num_consumers: 100\n", ""), exporter: "otlp_grpc/tempo", quietP99Under5s: true},
+	{name: "max_elapsed_3s", overlay: onePool("", `    retry_on_failure:
       initial_interval: 1s
       max_interval: 1s
       max_elapsed_time: 3s
-`, quietP99Under5s: true},
+`), exporter: "otlp_grpc/tempo", quietP99Under5s: true},
 }
 
 // TestPerTenantBackpressure: Tempo throttles tenant a (RESOURCE_EXHAUSTED
@@ -61,11 +91,13 @@ exporters:
 // no duplicate and no foreign span; every accepted span of a is delivered
 // once or counted in otelcol_exporter_send_failed_spans. The delay of b's
 // and c's spans (sink arrival - span start, set when sent) is measured: the
-// goal is p99 < 5 s; with one exporter queue whose consumers a's retries
-// hold, the shipped settings miss it (see README, "Per-tenant backpressure").
+// goal is p99 < 5 s. The shipped tenantlanes exporter meets it (a's
+// retries hold only a's lane); one exporter queue, whose consumers a's
+// retries hold, misses it (see README, "Per-tenant backpressure").
 func TestPerTenantBackpressure(t *testing.T) {
 	requireComponent(t, "tenantrouting")
 	requireComponent(t, "tenantheader")
+	requireComponent(t, "tenantlanes")
 	throttle, assertDelay := defaultThrottle, true
 	if v := os.Getenv(ThrottleEnv); v != "" {
 		assertDelay = false
@@ -74,17 +106,21 @@ func TestPerTenantBackpressure(t *testing.T) {
 		throttle = d
 	}
 	for _, v := range backpressureVariants {
-		if v.name != "shipped" && os.Getenv(BackpressureEnv) != "all" {
+		if !backpressureInCI(v.name) && os.Getenv(BackpressureEnv) != "all" {
 			continue
 		}
 		t.Run(v.name, func(t *testing.T) { runBackpressure(t, v, throttle, assertDelay) })
 	}
 }
 
+// backpressureInCI: the variants that run without BackpressureEnv.
+func backpressureInCI(name string) bool { return name == "tenantlanes" || name == "one_pool" }
+
 // defaultThrottle is how long tenant a is throttled unless ThrottleEnv says.
 const defaultThrottle = 15 * time.Second
 
 func runBackpressure(t *testing.T, v backpressureVariant, throttle time.Duration, assertDelay bool) {
+	lanes := strings.HasPrefix(v.exporter, "tenantlanes/")
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
 	opts := shippedTempoConfig(t, sink, v.overlay)
 	col := harness.Start(t, opts)
@@ -119,7 +155,7 @@ func runBackpressure(t *testing.T, v backpressureVariant, throttle time.Duration
 				return false
 			}
 		}
-		return float64(sink.SpanCount("a"))+exporterMetric(m, "otelcol_exporter_send_failed_spans", "otlp_grpc/tempo") >= float64(streams["a"].acceptedCount())
+		return float64(sink.SpanCount("a"))+exporterSpans(m, "otelcol_exporter_send_failed_spans", v.exporter) >= float64(streams["a"].acceptedCount())
 	})
 	time.Sleep(500 * time.Millisecond) // a duplicate would show by now
 	m = scrape(t, col)
@@ -139,7 +175,7 @@ func runBackpressure(t *testing.T, v backpressureVariant, throttle time.Duration
 			}
 		}
 	}
-	sendFailed := exporterMetric(m, "otelcol_exporter_send_failed_spans", "otlp_grpc/tempo")
+	sendFailed := exporterSpans(m, "otelcol_exporter_send_failed_spans", v.exporter)
 	t.Logf("%s: tenant a throttled %s (RESOURCE_EXHAUSTED + RetryInfo 1s) under 400 spans/s per tenant a, b, c", v.name, throttle)
 	p99 := map[string]time.Duration{}
 	for _, tn := range tenants {
@@ -150,8 +186,14 @@ func runBackpressure(t *testing.T, v backpressureVariant, throttle time.Duration
 			v.name, tn, d, streams[tn].refusedCount(), p50, p, percentile(delays[tn], 1))
 	}
 	t.Logf("%s: exporter sent=%.0f send_failed=%.0f enqueue_failed=%.0f; sink faulted %d requests (ok=%v)", v.name,
-		exporterMetric(m, "otelcol_exporter_sent_spans", "otlp_grpc/tempo"), sendFailed,
-		exporterMetric(m, "otelcol_exporter_enqueue_failed_spans", "otlp_grpc/tempo"), sink.Stats().Faulted, ok)
+		exporterSpans(m, "otelcol_exporter_sent_spans", v.exporter), sendFailed,
+		exporterSpans(m, "otelcol_exporter_enqueue_failed_spans", v.exporter), sink.Stats().Faulted, ok)
+	if lanes {
+		t.Logf("%s: lanes created %.0f (tenant) %.0f (overflow)", v.name,
+			m.Sum("otelcol_exporter_tenantlanes_lanes_created", map[string]string{"lane_kind": "tenant"}),
+			m.Sum("otelcol_exporter_tenantlanes_lanes_created", map[string]string{"lane_kind": "overflow"}))
+		assert.Equal(t, 3.0, m.Sum("otelcol_exporter_tenantlanes_lanes_created", map[string]string{"lane_kind": "tenant"}), "one lane per tenant")
+	}
 	require.True(t, ok, "not delivered or counted: sink %v", sink.Stats().Spans)
 
 	for _, tn := range []string{"b", "c"} {

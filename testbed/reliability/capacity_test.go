@@ -12,9 +12,10 @@ import (
 )
 
 // TestShippedQueueCapacity measures what one slot of the exporter's queue
-// holds with the shipped settings (batch processor in front, byte-capped
-// exporter batches partitioned by tenant), so that the capacity statement
-// in README.md can be worked out for the shipped queue_size. The queue is
+// holds with the shipped settings (batch processor in front, tenantlanes
+// with byte-capped exporter batches partitioned by tenant; one tenant, so
+// one lane and its queue), so that the capacity statement in README.md can
+// be worked out for the shipped queue_size. The queue is
 // cut to a few slots so the outage outlasts it within seconds; every
 // accepted span must be delivered after the outage or counted in
 // enqueue_failed, exactly.
@@ -23,16 +24,17 @@ func TestShippedQueueCapacity(t *testing.T) {
 	sink := startSink(t, temposink.Config{})
 	overlay := `
 exporters:
-  otlp_grpc/tempo:
-    sending_queue:
-      queue_size: 8
+  tenantlanes/tempo:
+    exporter:
+      sending_queue:
+        queue_size: 8
 `
 	opts := shippedTempoConfig(t, sink, overlay)
 	col := harness.Start(t, opts)
 	alpha := newStream(t, 'q', opts.Ports.OTLPGRPC)
 	alpha.namespace = "team-alpha"
 
-	o := outlastTheQueue(t, sink, col, alpha, "otlp_grpc/tempo", perReq)
+	o := outlastTheQueue(t, sink, col, alpha, "tenantlanes/tempo", perReq)
 	queued, capacity, dropped, recovery, ok := o.queued, o.capacity, o.dropped, o.recovery, o.ok
 	accepted := alpha.acceptedCount()
 	d := alpha.compare(sink, "alpha")

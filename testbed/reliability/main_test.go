@@ -263,6 +263,22 @@ func exporterMetric(m harness.Metrics, name, exporter string) float64 {
 	return m.Sum(name, map[string]string{"exporter": exporter})
 }
 
+// exporterSpans sums an exporterhelper metric over the exporter with ID id:
+// for a tenantlanes exporter, over its lanes (otlp_grpc/<type>_<name>_<tenant>).
+func exporterSpans(m harness.Metrics, name, id string) float64 {
+	if !strings.HasPrefix(id, "tenantlanes/") {
+		return exporterMetric(m, name, id)
+	}
+	prefix := "otlp_grpc/" + strings.ReplaceAll(id, "/", "_") + "_"
+	var total float64
+	for _, s := range m[name] {
+		if strings.HasPrefix(s.Labels["exporter"], prefix) {
+			total += s.Value
+		}
+	}
+	return total
+}
+
 // waitFor polls cond every 100ms until it holds or timeout passes and
 // reports how long it took. It does not fail the test by itself: callers
 // assert on the outcome so that the figures are logged either way.

@@ -258,14 +258,14 @@ func outlastTheQueue(t *testing.T, sink *temposink.Sink, col *harness.Collector,
 	wg.Wait()
 	var o overflow
 	m := scrape(t, col)
-	o.queued = exporterMetric(m, "otelcol_exporter_queue_size", exporter)
-	o.capacity = exporterMetric(m, "otelcol_exporter_queue_capacity", exporter)
+	o.queued = exporterSpans(m, "otelcol_exporter_queue_size", exporter)
+	o.capacity = exporterSpans(m, "otelcol_exporter_queue_capacity", exporter)
 	require.NoError(t, sink.Up())
 	accepted := s.acceptedCount()
 	o.recovery, o.ok = waitFor(60*time.Second, func() bool {
 		o.metrics = scrape(t, col)
-		o.dropped = exporterMetric(o.metrics, "otelcol_exporter_enqueue_failed_spans", exporter)
-		return exporterMetric(o.metrics, "otelcol_exporter_sent_spans", exporter)+o.dropped >= float64(accepted)
+		o.dropped = exporterSpans(o.metrics, "otelcol_exporter_enqueue_failed_spans", exporter)
+		return exporterSpans(o.metrics, "otelcol_exporter_sent_spans", exporter)+o.dropped >= float64(accepted)
 	})
 	return o
 }

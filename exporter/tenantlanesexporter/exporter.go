@@ -1,0 +1,286 @@
+package tenantlanesexporter // import "github.com/otelcol-mesh/otelcol-mesh/exporter/tenantlanesexporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/otlpexporter"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-mesh/otelcol-mesh/exporter/tenantlanesexporter/internal/metadata"
+)
+
+// refusal is why a request carries no usable tenant.
+type refusal int
+
+const (
+	ok refusal = iota
+	noTenant
+	multipleTenants
+	numRefusals
+)
+
+var refusalReasons = [numRefusals]string{"", "no_tenant", "multiple_tenants"}
+
+const (
+	laneKindTenant   = "tenant"
+	laneKindOverflow = "overflow"
+	// overflowName is the lane of the tenants beyond max_lanes; it ends
+	// every lane ID's name after the "<type>_<name>_" prefix.
+	overflowName = "_other"
+	// maxTenantNameLen bounds the part of a lane's ID taken from the tenant.
+	maxTenantNameLen = 128
+)
+
+var (
+	errNotStarted = errors.New("tenantlanes: exporter not started")
+	errShutDown   = errors.New("tenantlanes: exporter shut down")
+)
+
+// lane is one otlp_grpc exporter instance with its own sending queue and
+// consumers, for one tenant (or the overflow lane's tenants).
+type lane struct {
+	id  component.ID
+	exp exporter.Traces
+}
+
+// tenantLanes hands each request to its tenant's lane.
+type tenantLanes struct {
+	set         exporter.Settings
+	laneCfg     otlpexporter.Config
+	factory     exporter.Factory
+	metadataKey string
+	maxLanes    int
+	// namePrefix is "<type>_<name>_" of this exporter's ID: lane IDs are
+	// otlp_grpc/<namePrefix><tenant>.
+	namePrefix string
+
+	telemetry       *metadata.TelemetryBuilder
+	refused         [numRefusals]metric.AddOption
+	createdTenant   metric.AddOption
+	createdOverflow metric.AddOption
+
+	mu       sync.RWMutex
+	host     component.Host // nil until Start
+	closed   bool
+	byTenant map[string]*lane // at most maxLanes entries
+	overflow *lane            // created when the first tenant beyond maxLanes arrives
+	names    map[string]bool  // lane ID names in use
+	all      []*lane          // every lane, in creation order
+}
+
+var _ exporter.Traces = (*tenantLanes)(nil)
+
+func newLanes(set exporter.Settings, cfg *Config) (*tenantLanes, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	prefix := set.ID.Type().String() + "_"
+	if name := set.ID.Name(); name != "" {
+		prefix += sanitize(name) + "_"
+	}
+	e := &tenantLanes{
+		set:             set,
+		laneCfg:         cfg.Exporter,
+		factory:         otlpexporter.NewFactory(),
+		metadataKey:     cfg.MetadataKey,
+		maxLanes:        cfg.MaxLanes,
+		namePrefix:      prefix,
+		telemetry:       tb,
+		createdTenant:   metric.WithAttributeSet(attribute.NewSet(attribute.String("lane_kind", laneKindTenant))),
+		createdOverflow: metric.WithAttributeSet(attribute.NewSet(attribute.String("lane_kind", laneKindOverflow))),
+		byTenant:        map[string]*lane{},
+		names:           map[string]bool{prefix + overflowName: true},
+	}
+	for r := noTenant; r < numRefusals; r++ {
+		e.refused[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", refusalReasons[r])))
+	}
+	return e, nil
+}
+
+// Start saves the host: lanes are created on first use and started with it,
+// so that they find their auth extension.
+func (e *tenantLanes) Start(_ context.Context, host component.Host) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.host = host
+	return nil
+}
+
+// Shutdown shuts every lane down at once (each drains its queue as the
+// otlp_grpc exporter does) and refuses new lanes from then on.
+func (e *tenantLanes) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
+	all := e.all
+	e.all = nil
+	e.byTenant = map[string]*lane{}
+	e.overflow = nil
+	e.mu.Unlock()
+
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, l := range all {
+		wg.Go(func() {
+			if err := l.exp.Shutdown(ctx); err != nil {
+				errs[i] = fmt.Errorf("lane %s: %w", l.id, err)
+			}
+		})
+	}
+	wg.Wait()
+	e.telemetry.Shutdown()
+	return errors.Join(errs...)
+}
+
+func (e *tenantLanes) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+// ConsumeTraces passes td, with the same context (the tenant must stay in
+// it for the auth extension), to the lane of the request's tenant.
+func (e *tenantLanes) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	tenant, r := e.tenant(ctx)
+	if r != ok {
+		e.telemetry.ExporterTenantlanesRequestsRefused.Add(ctx, 1, e.refused[r])
+		return consumererror.NewPermanent(fmt.Errorf("tenantlanes: %s in client metadata key %q, refusing the request", refusalReasons[r], e.metadataKey))
+	}
+	l, err := e.laneFor(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	return l.exp.ConsumeTraces(ctx, td)
+}
+
+// tenant returns the single non-empty tenant of ctx's client metadata.
+func (e *tenantLanes) tenant(ctx context.Context) (string, refusal) {
+	vals := client.FromContext(ctx).Metadata.Get(e.metadataKey)
+	switch {
+	case len(vals) == 0:
+		return "", noTenant
+	case len(vals) > 1:
+		return "", multipleTenants
+	case vals[0] == "":
+		return "", noTenant
+	}
+	return vals[0], ok
+}
+
+// laneFor returns the tenant's lane, creating it on first use.
+func (e *tenantLanes) laneFor(ctx context.Context, tenant string) (*lane, error) {
+	e.mu.RLock()
+	l := e.byTenant[tenant]
+	if l == nil && len(e.byTenant) >= e.maxLanes {
+		l = e.overflow
+	}
+	e.mu.RUnlock()
+	if l != nil {
+		return l, nil
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.closed:
+		return nil, errShutDown
+	case e.host == nil:
+		return nil, errNotStarted
+	}
+	if l := e.byTenant[tenant]; l != nil {
+		return l, nil
+	}
+	if len(e.byTenant) >= e.maxLanes {
+		if e.overflow == nil {
+			l, err := e.createLane(ctx, e.namePrefix+overflowName, tenant)
+			if err != nil {
+				return nil, err
+			}
+			e.overflow = l
+			e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdOverflow)
+			e.set.Logger.Warn("max_lanes reached: tenants without a lane share the overflow lane",
+				zap.Int("max_lanes", e.maxLanes), zap.String("lane", l.id.String()), zap.String("first_tenant", tenant))
+		}
+		return e.overflow, nil
+	}
+	l, err := e.createLane(ctx, e.uniqueName(tenant), tenant)
+	if err != nil {
+		return nil, err
+	}
+	e.byTenant[tenant] = l
+	e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdTenant)
+	e.set.Logger.Info("Lane created", zap.String("tenant", tenant), zap.String("lane", l.id.String()))
+	return l, nil
+}
+
+// createLane builds and starts an otlp_grpc exporter named name. Called
+// with e.mu held.
+func (e *tenantLanes) createLane(ctx context.Context, name, tenant string) (*lane, error) {
+	id := component.NewIDWithName(e.factory.Type(), name)
+	set := exporter.Settings{
+		ID:                id,
+		TelemetrySettings: e.set.TelemetrySettings,
+		BuildInfo:         e.set.BuildInfo,
+	}
+	set.Logger = e.set.Logger.With(zap.String("lane", id.String()))
+	cfg := e.laneCfg // each lane gets its own copy of the top-level struct
+	// The lane outlives the request that created it.
+	startCtx := context.WithoutCancel(ctx)
+	exp, err := e.factory.CreateTraces(startCtx, set, &cfg)
+	if err != nil {
+		return nil, consumererror.NewPermanent(fmt.Errorf("tenantlanes: creating lane %s for tenant %q: %w", id, tenant, err))
+	}
+	if err := exp.Start(startCtx, e.host); err != nil {
+		return nil, consumererror.NewPermanent(errors.Join(
+			fmt.Errorf("tenantlanes: starting lane %s for tenant %q: %w", id, tenant, err),
+			exp.Shutdown(startCtx)))
+	}
+	e.names[name] = true
+	l := &lane{id: id, exp: exp}
+	e.all = append(e.all, l)
+	return l, nil
+}
+
+// uniqueName is the lane ID name for tenant: the prefix and the tenant with
+// every character a component name cannot hold (or a metric label would
+// make hard to read) replaced by '_', with a numeric suffix when two
+// tenants sanitize to the same name. Called with e.mu held.
+func (e *tenantLanes) uniqueName(tenant string) string {
+	base := e.namePrefix + sanitize(tenant)
+	name := base
+	for n := 2; e.names[name]; n++ {
+		name = base + "_" + strconv.Itoa(n)
+	}
+	return name
+}
+
+// sanitize keeps ASCII letters, digits, '-', '.' and '_' and replaces every
+// other byte with '_', truncated to maxTenantNameLen bytes.
+func sanitize(s string) string {
+	if len(s) > maxTenantNameLen {
+		s = s[:maxTenantNameLen]
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
