@@ -262,62 +262,144 @@ type keyRef struct {
 	name  string
 	class keyClass
 	index uint8
+	flags uint8 // for tags: which dialect a tag says the span is from
 }
 
-// keyIndex finds a key's class and index. It is an open-addressing table
-// hashed on the key's length and three of its bytes: a lookup costs one
-// string comparison on a hit and usually none on a miss, cheaper than
-// hashing the whole key for a map.
+// Dialect flags of a tag.
+const (
+	flagEnvoy uint8 = 1 << iota
+	flagIstio
+	flagIngress
+)
+
+func tagFlags(i int) uint8 {
+	switch i {
+	case tagUpstreamCluster, tagNodeID:
+		return flagEnvoy
+	case tagCanonicalService, tagCanonicalRevision, tagIstioNamespace, tagMeshID, tagClusterID:
+		return flagEnvoy | flagIstio
+	case tagIngressNamespace, tagIngressService:
+		return flagIngress
+	}
+	return 0
+}
+
+// keyIndex finds a key's class and index with a perfect hash: every key of
+// the tables has a slot of its own, picked by one multiplication of four
+// of its bytes packed together (length, first, middle, last), so a lookup
+// costs one multiplication and at most one string comparison, about what
+// the compiler's string switch costs, and far less than hashing the key
+// for a map. The multiplier is searched for once, at create time.
 type keyIndex struct {
-	slots  [keySlots]keyRef
+	// slots holds, per hash slot, the position in refs plus one (0: empty);
+	// one byte a slot keeps the whole index in a few cache lines.
+	slots [keySlots]uint8
+	refs  []keyRef
+	mult  uint32
+	// probe: no collision-free multiplier was found (two keys share their
+	// packed bytes), so lookups probe linearly.
+	probe  bool
 	old    [numOld]oldKeySpec
 	stable [numStable]string
 	// renames lists the old keys that are plain renames, in table order.
 	renames []int
 }
 
-// keySlots is a power of two, about four times the number of keys.
-const keySlots = 256
+// keySlots is a power of two, several times the number of keys, so that a
+// collision-free multiplier is found within a few hundred tries.
+const (
+	keySlotBits = 10
+	keySlots    = 1 << keySlotBits
+)
 
-func keyHash(k string) uint {
-	n := uint(len(k))
-	return (n*131 + uint(k[0])*31 + uint(k[n/2])*7 + uint(k[n-1])) & (keySlots - 1)
+// packKey packs a key's length, first, middle and last bytes.
+func packKey(k string) uint32 {
+	n := len(k)
+	return uint32(n&0xff) | uint32(k[0])<<8 | uint32(k[n/2])<<16 | uint32(k[n-1])<<24
+}
+
+func (ix *keyIndex) slot(k string) uint32 {
+	return (packKey(k) * ix.mult) >> (32 - keySlotBits)
 }
 
 func newKeyIndex() *keyIndex {
 	ix := &keyIndex{old: oldKeyTable(), stable: stableKeyTable()}
-	add := func(name string, class keyClass, i int) {
-		h := keyHash(name)
-		for ix.slots[h].name != "" {
-			h = (h + 1) & (keySlots - 1)
-		}
-		ix.slots[h] = keyRef{name: name, class: class, index: uint8(i)}
-	}
+	var refs []keyRef
 	for i, spec := range ix.old {
-		add(spec.name, classOld, i)
+		refs = append(refs, keyRef{name: spec.name, class: classOld, index: uint8(i)})
 		if spec.conv != convNone {
 			ix.renames = append(ix.renames, i)
 		}
 	}
 	for i, name := range ix.stable {
-		add(name, classStable, i)
+		refs = append(refs, keyRef{name: name, class: classStable, index: uint8(i)})
 	}
 	for i, name := range tagKeyTable() {
-		add(name, classTag, i)
+		refs = append(refs, keyRef{name: name, class: classTag, index: uint8(i), flags: tagFlags(i)})
 	}
+	// Odd multipliers from a fixed sequence: the first without a collision
+	// wins, so the index is the same on every start.
+	m := uint32(0x9E3779B1)
+	for range maxMultiplierTries {
+		ix.mult = m | 1
+		if ix.fill(refs, false) {
+			return ix
+		}
+		m += 0x6A09E668
+	}
+	ix.probe = true
+	ix.fill(refs, true)
 	return ix
 }
 
-func (ix *keyIndex) find(k string) (keyRef, bool) {
-	if k == "" {
-		return keyRef{}, false
-	}
-	for h := keyHash(k); ix.slots[h].name != ""; h = (h + 1) & (keySlots - 1) {
-		if ix.slots[h].name == k {
-			return ix.slots[h], true
+// maxMultiplierTries bounds the search; TestKeyIndexIsPerfect checks that
+// the tables of this release need far fewer.
+const maxMultiplierTries = 1 << 14
+
+// fill places every key in its slot; false on a collision (unless probe,
+// then the next free slot is taken).
+func (ix *keyIndex) fill(refs []keyRef, probe bool) bool {
+	ix.slots = [keySlots]uint8{}
+	ix.refs = refs
+	for i, r := range refs {
+		h := ix.slot(r.name)
+		for ix.slots[h] != 0 {
+			if !probe {
+				return false
+			}
+			h = (h + 1) & (keySlots - 1)
 		}
+		ix.slots[h] = uint8(i + 1)
+	}
+	return true
+}
+
+func (ix *keyIndex) find(k string) (keyRef, bool) {
+	if ref := ix.lookup(k); ref != nil {
+		return *ref, true
 	}
 	return keyRef{}, false
+}
+
+// lookup returns the key's entry, or nil.
+func (ix *keyIndex) lookup(k string) *keyRef {
+	if k == "" {
+		return nil
+	}
+	h := ix.slot(k)
+	for {
+		i := ix.slots[h]
+		if i == 0 {
+			return nil
+		}
+		if ref := &ix.refs[i-1]; len(ref.name) == len(k) && ref.name == k {
+			return ref
+		}
+		if !ix.probe {
+			return nil
+		}
+		h = (h + 1) & (keySlots - 1)
+	}
 }
 
 // Value kinds recorded by the scan.
@@ -383,8 +465,8 @@ type spanState struct {
 func (s *spanState) scan(ix *keyIndex, k string, v pcommon.Value) {
 	pos := s.scanned
 	s.scanned++
-	ref, ok := ix.find(k)
-	if !ok {
+	ref := ix.lookup(k)
+	if ref == nil {
 		if !s.istioTag && strings.HasPrefix(k, "istio.") {
 			s.istioTag, s.envoyTag = true, true
 		}
@@ -398,17 +480,14 @@ func (s *spanState) scan(ix *keyIndex, k string, v pcommon.Value) {
 		}
 		s.oldPos[ref.index] = uint8(min(pos+1, 255))
 	case classTag:
-		s.tag[ref.index] = v.Str()
 		s.tagPos[ref.index] = uint8(min(pos+1, 255))
-		s.tagStr |= uint32(b2i(v.Type() == pcommon.ValueTypeStr)) << ref.index
-		switch ref.index {
-		case tagUpstreamCluster, tagNodeID:
-			s.envoyTag = true
-		case tagCanonicalService, tagCanonicalRevision, tagIstioNamespace, tagMeshID, tagClusterID:
-			s.envoyTag, s.istioTag = true, true
-		case tagIngressNamespace, tagIngressService:
-			s.ingressTag = true
+		if v.Type() == pcommon.ValueTypeStr {
+			s.tag[ref.index] = v.Str()
+			s.tagStr |= 1 << ref.index
 		}
+		s.envoyTag = s.envoyTag || ref.flags&flagEnvoy != 0
+		s.istioTag = s.istioTag || ref.flags&flagIstio != 0
+		s.ingressTag = s.ingressTag || ref.flags&flagIngress != 0
 	case classStable:
 		s.has |= 1 << ref.index
 		switch ref.index {

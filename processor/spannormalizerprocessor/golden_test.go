@@ -128,3 +128,28 @@ func TestRouteLearningThroughTheProcessor(t *testing.T) {
 		{Value: 2, Attributes: attribute.NewSet(attribute.String("service", "blog"))},
 	}, metricdatatest.IgnoreTimestamp())
 }
+
+// TestKeyIndexIsPerfect: every key of the tables has a slot of its own, so
+// a lookup is one multiplication and one comparison; and every key is found
+// with its class and index, in the perfect and in the probing index.
+func TestKeyIndexIsPerfect(t *testing.T) {
+	ix := newKeyIndex()
+	assert.False(t, ix.probe, "no collision-free multiplier: a key added to the tables shares its packed bytes with another")
+	probing := newKeyIndex()
+	probing.probe = true
+	probing.fill(append([]keyRef(nil), ix.refs...), true)
+	for _, idx := range []*keyIndex{ix, probing} {
+		for i, spec := range oldKeyTable() {
+			ref, ok := idx.find(spec.name)
+			assert.True(t, ok && ref.class == classOld && int(ref.index) == i, spec.name)
+		}
+		for i, name := range stableKeyTable() {
+			ref, ok := idx.find(name)
+			assert.True(t, ok && ref.class == classStable && int(ref.index) == i, name)
+		}
+		for _, miss := range []string{"guid:x-request-id", "istio.mesh", "http.methods", "x", "zone2"} {
+			_, ok := idx.find(miss)
+			assert.False(t, ok, miss)
+		}
+	}
+}
