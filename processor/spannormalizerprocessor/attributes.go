@@ -694,13 +694,6 @@ func addPos(mask *uint64, pos uint8) bool {
 	return true
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // writeRenames puts the converted plain renames that are not on the span.
 func (ix *keyIndex) writeRenames(attrs pcommon.Map, s *spanState, r *rewrite) {
 	for i := 0; i < r.nRenames; i++ {
