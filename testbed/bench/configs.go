@@ -34,6 +34,16 @@ const (
 	RouteOnly Kind = "B2"
 )
 
+// The same configs with one batching stage in the exporter instead of the
+// batch processor (sending_queue.batch by bytes, partitioned by tenant in
+// B), run at max throughput to pick the cheaper shape (-batching).
+const (
+	// PassthroughExporterBatch is A without the batch processor.
+	PassthroughExporterBatch Kind = "AX"
+	// ProductExporterBatch is B without the batch processor.
+	ProductExporterBatch Kind = "BX"
+)
+
 // Kinds in interleaving order (the table's columns).
 var Kinds = []Kind{Passthrough, Product, OTTL}
 
@@ -50,6 +60,10 @@ func (k Kind) Describe() string {
 		return "A + spannormalizer (static header)"
 	case RouteOnly:
 		return "A + tenantrouting, batch per tenant, tenantheader (no spannormalizer, so no edge copies)"
+	case PassthroughExporterBatch:
+		return "A with the exporter's byte batching instead of the batch processor"
+	case ProductExporterBatch:
+		return "B with the exporter's byte batching (partitioned by tenant) instead of the batch processor"
 	}
 	return string(k)
 }
@@ -57,7 +71,7 @@ func (k Kind) Describe() string {
 // Requires lists the components a config needs beyond the upstream ones.
 func (k Kind) Requires() []string {
 	switch k {
-	case Product:
+	case Product, ProductExporterBatch:
 		return []string{"processor/spannormalizer", "processor/tenantrouting", "extension/tenantheader"}
 	case NormalizeOnly:
 		return []string{"processor/spannormalizer"}
@@ -100,6 +114,9 @@ type collectorData struct {
 	TenantPorts []tenantPort
 	// Normalize and Route select the halves of config B.
 	Normalize, Route bool
+	// ExporterBatching replaces the batch processor with the exporter's
+	// byte batching.
+	ExporterBatching bool
 }
 
 type tenantPort struct {
@@ -146,6 +163,24 @@ const exporterBody = `
     tls:
       insecure: true
     compression: {{$.Compression}}
+{{- if $.ExporterBatching}}
+    # Without the batch processor every incoming request takes a queue slot:
+    # size the queue in bytes (the default 1000 requests fills at max
+    # throughput and refuses data).
+    sending_queue:
+      enabled: true
+      sizer: bytes
+      queue_size: 268435456
+      batch:
+        sizer: bytes
+        flush_timeout: 200ms
+        min_size: 1048576
+        max_size: 3145728
+{{- if $.Route}}
+        partition:
+          metadata_keys: [x-scope-orgid]
+{{- end}}
+{{- end}}
 `
 
 const configA = `
@@ -171,7 +206,7 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [memory_limiter, batch]
+      processors: [memory_limiter{{if not .ExporterBatching}}, batch{{end}}]
       exporters: [otlp_grpc/tempo]
 `
 
@@ -228,7 +263,7 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [memory_limiter{{if .Normalize}}, spannormalizer{{end}}{{if .Route}}, tenantrouting{{end}}, batch]
+      processors: [memory_limiter{{if .Normalize}}, spannormalizer{{end}}{{if .Route}}, tenantrouting{{end}}{{if not .ExporterBatching}}, batch{{end}}]
       exporters: [otlp_grpc/tempo]
 `
 
@@ -374,13 +409,16 @@ func OTTLStatements() int {
 
 // renderConfig builds the collector config of kind k.
 func renderConfig(k Kind, ports harness.Ports, tenantPorts []tenantPort, sink string, p CollectorParams) (string, error) {
-	tmpl := map[Kind]string{Passthrough: configA, Product: configB, OTTL: configC, NormalizeOnly: configB, RouteOnly: configB}[k]
+	tmpl := map[Kind]string{Passthrough: configA, Product: configB, OTTL: configC, NormalizeOnly: configB, RouteOnly: configB,
+		PassthroughExporterBatch: configA, ProductExporterBatch: configB}[k]
 	if tmpl == "" {
 		return "", fmt.Errorf("unknown config %q", k)
 	}
+	product := k == Product || k == ProductExporterBatch
 	return harness.RenderConfig(tmpl, collectorData{
 		Ports: ports, CollectorParams: p, Sink: sink, TenantPorts: tenantPorts,
-		Normalize: k == Product || k == NormalizeOnly, Route: k == Product || k == RouteOnly,
+		Normalize: product || k == NormalizeOnly, Route: product || k == RouteOnly,
+		ExporterBatching: k == PassthroughExporterBatch || k == ProductExporterBatch,
 	})
 }
 

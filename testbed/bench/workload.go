@@ -50,7 +50,7 @@ func buildWorkload(k Kind, mix loadgen.MixOptions, proto Protocol) (*workload, e
 		for i, req := range loadgen.BuildMix(mix) {
 			var expect map[string]int
 			switch k {
-			case Product:
+			case Product, ProductExporterBatch:
 				expect = loadgen.ExpectedTenants(req)
 			case RouteOnly:
 				expect = map[string]int{}

@@ -54,6 +54,7 @@ type options struct {
 	serveSink        bool
 	profile          bool
 	breakdown        bool
+	batching         bool
 }
 
 func parseFlags() options {
@@ -83,6 +84,7 @@ func parseFlags() options {
 	flag.StringVar(&o.out, "out", "testbed/results", "output directory for CSV and SVG")
 	flag.IntVar(&o.spansPerRequest, "spans-per-request", 96, "spans per OTLP request (whole traces of 8)")
 	flag.BoolVar(&o.breakdown, "breakdown", true, "also run B's halves (B1 spannormalizer only, B2 tenantrouting only) at max throughput")
+	flag.BoolVar(&o.batching, "batching", true, "also run A and B with the exporter's byte batching instead of the batch processor (AX, BX) at max throughput")
 	flag.BoolVar(&o.profile, "profile", false, "save a collector CPU profile of every max-throughput cell under -out")
 	flag.BoolVar(&o.serveSink, "serve-sink", false, "internal: run as the sink process")
 	flag.Parse()
@@ -242,6 +244,14 @@ func run(ctx context.Context, o options) (int, error) {
 		if o.breakdown && len(bench.Missing(bench.Product, have)) == 0 && slices.Contains(kinds, bench.Product) {
 			maxKinds = append(slices.Clone(kinds), bench.NormalizeOnly, bench.RouteOnly)
 		}
+		if o.batching {
+			if slices.Contains(kinds, bench.Passthrough) {
+				maxKinds = append(slices.Clone(maxKinds), bench.PassthroughExporterBatch)
+			}
+			if len(bench.Missing(bench.Product, have)) == 0 && slices.Contains(kinds, bench.Product) {
+				maxKinds = append(slices.Clone(maxKinds), bench.ProductExporterBatch)
+			}
+		}
 		for _, k := range maxKinds {
 			runCell(bench.Cell{Kind: k, Mode: bench.ModeMax, Label: maxLabel, Round: round,
 				Workers: o.workers, Warmup: o.warmup, Measure: o.measure, Params: mainParams})
@@ -360,6 +370,10 @@ func printTargets(w io.Writer, results []bench.CellResult, maxLabel string) {
 	if b1, b2 := cpu(bench.NormalizeOnly), cpu(bench.RouteOnly); !math.IsNaN(b1) && !math.IsNaN(b2) && !math.IsNaN(a) {
 		fmt.Fprintf(w, "B's extra over A by half: B1 (+spannormalizer) %.2f us (+%.2f), B2 (+tenantrouting, batch per tenant, tenantheader; no edge copies) %.2f us (+%.2f)\n",
 			b1, b1-a, b2, b2-a)
+	}
+	if ax, bx := cpu(bench.PassthroughExporterBatch), cpu(bench.ProductExporterBatch); !math.IsNaN(ax) || !math.IsNaN(bx) {
+		fmt.Fprintf(w, "one batching stage: A batch processor %.2f us, exporter batching %.2f us; B batch processor %.2f us, exporter batching %.2f us (B/A with exporter batching %.2f)\n",
+			a, ax, b, bx, bx/ax)
 	}
 	if !math.IsNaN(a) && !math.IsNaN(b) {
 		verdict := "met"
