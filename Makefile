@@ -82,7 +82,7 @@ fuzz:
 lint: $(STATICCHECK)
 	@if git grep -n --untracked -I -E '\.\./shar[e]d|shar[e]d/(fixtures|schemas)'; then \
 	  echo "the lines above reach outside the repository: copy what they need into it"; exit 1; fi
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	@set -e; for m in $(MODULES); do echo "lint $$m"; (cd $$m && $(GO) vet ./... && $(STATICCHECK) ./...); done
