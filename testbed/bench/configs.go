@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
@@ -426,24 +425,15 @@ func renderConfig(k Kind, ports harness.Ports, tenantPorts []tenantPort, sink st
 func allocTenantPorts() ([]tenantPort, error) {
 	out := make([]tenantPort, 0, len(Tenants))
 	for _, t := range Tenants {
-		g, err := freePort()
+		g, err := harness.AllocPort()
 		if err != nil {
 			return nil, err
 		}
-		h, err := freePort()
+		h, err := harness.AllocPort()
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, tenantPort{Tenant: t, GRPC: g, HTTP: h})
 	}
 	return out, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

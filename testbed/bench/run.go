@@ -199,7 +199,7 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 		return fail("work dir", err)
 	}
 	if r.ProfileDir != "" && cell.Mode == ModeMax {
-		if cell.Params.PprofPort, err = freePort(); err != nil {
+		if cell.Params.PprofPort, err = harness.AllocPort(); err != nil {
 			return fail("ports", err)
 		}
 		cfg, err = renderConfig(cell.Kind, ports, tenantPorts, r.Sink.GRPCAddr(), cell.Params)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -76,25 +75,6 @@ func repoRoot() (string, error) {
 func FixturesDir(tb testing.TB) string {
 	tb.Helper()
 	return filepath.Join(RepoRoot(tb), "examples")
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(tb testing.TB) int {
-	tb.Helper()
-	port, err := freePort()
-	if err != nil {
-		tb.Fatalf("free port: %v", err)
-	}
-	return port
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Ports are the collector's listening ports, each freshly allocated.
