@@ -25,7 +25,11 @@ func (p *spanNormalizer) readEnvoy(span ptrace.Span, s *spanState, res *resource
 	node, nodeOK := envoy.ParseNodeID(s.tag[tagNodeID])
 	clusterName := s.tag[tagUpstreamCluster]
 	cluster, clusterOK := envoy.ParseCluster(clusterName)
-	route, routeOK := envoy.ParseRouteCluster(clusterName)
+	var route envoy.Route
+	routeOK := false
+	if !clusterOK { // an Istio cluster (dir|port|subset|host) is never a route cluster
+		route, routeOK = envoy.ParseRouteCluster(clusterName)
+	}
 	if span.Kind() == ptrace.SpanKindUnspecified {
 		switch {
 		case nodeOK && node.Gateway:

@@ -126,7 +126,10 @@ type Namer struct {
 
 	mu       sync.Mutex
 	services map[string]*serviceRoutes
-	budget   budget
+	// servicesSwept is the epoch of the last sweep for room at the
+	// service limit.
+	servicesSwept uint32
+	budget        budget
 }
 
 // New returns a Namer. maxNames and maxServices are the cardinality bounds,
@@ -212,7 +215,12 @@ func (n *Namer) service(service string, epoch uint32, st *Step) *serviceRoutes {
 	sr, ok := n.services[service]
 	if !ok {
 		if len(n.services) >= n.maxServices {
-			n.sweepServices(epoch)
+			if n.servicesSwept != epoch {
+				// Nothing can go idle again before the epoch moves on: one
+				// sweep per epoch, not one per span of an unknown service.
+				n.servicesSwept = epoch
+				n.sweepServices(epoch)
+			}
 			if len(n.services) >= n.maxServices {
 				st.Outcome = CollapsedServiceLimit
 				return nil
@@ -242,7 +250,10 @@ func (n *Namer) sweepServices(epoch uint32) {
 		return
 	}
 	for name, sr := range n.services {
-		sr.sweep(epoch, n.learn.IdleEpochs)
+		if sr.last != epoch {
+			sr.last = epoch
+			sr.sweep(epoch, n.learn.IdleEpochs)
+		}
 		if len(sr.roots) == 0 && sr.flatNames == 0 {
 			n.budget.used -= sr.nodes
 			delete(n.services, name)
