@@ -78,7 +78,6 @@ type tenantLanes struct {
 	byTenant map[string]*lane // at most maxLanes entries
 	overflow *lane            // created when the first tenant beyond maxLanes arrives
 	names    map[string]bool  // lane ID names in use
-	all      []*lane          // every lane, in creation order
 }
 
 var _ exporter.Traces = (*tenantLanes)(nil)
@@ -125,8 +124,13 @@ func (e *tenantLanes) Start(_ context.Context, host component.Host) error {
 func (e *tenantLanes) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true
-	all := e.all
-	e.all = nil
+	all := make([]*lane, 0, len(e.byTenant)+1)
+	for _, l := range e.byTenant {
+		all = append(all, l)
+	}
+	if e.overflow != nil {
+		all = append(all, e.overflow)
+	}
 	e.byTenant = map[string]*lane{}
 	e.overflow = nil
 	e.mu.Unlock()
@@ -247,9 +251,7 @@ func (e *tenantLanes) createLane(ctx context.Context, name, tenant string) (*lan
 			exp.Shutdown(startCtx)))
 	}
 	e.names[name] = true
-	l := &lane{id: id, exp: exp}
-	e.all = append(e.all, l)
-	return l, nil
+	return &lane{id: id, exp: exp}, nil
 }
 
 // uniqueName is the lane ID name for tenant: the prefix and the tenant with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -204,8 +205,12 @@ func laneIDs(e *tenantLanes) []string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	var ids []string
-	for _, l := range e.all {
+	for _, l := range e.byTenant {
 		ids = append(ids, l.id.String())
+	}
+	sort.Strings(ids)
+	if e.overflow != nil {
+		ids = append(ids, e.overflow.id.String())
 	}
 	return ids
 }
@@ -365,13 +370,18 @@ func TestLaneNamesAreValidAndDistinct(t *testing.T) {
 		_, err := e.laneFor(context.Background(), tn)
 		require.NoError(t, err, tn)
 	}
-	ids := laneIDs(e)
-	assert.Equal(t, []string{
-		"otlp_grpc/tenantlanes_tempo_team_a_b",
-		"otlp_grpc/tenantlanes_tempo_team_a_b_2",
-		"otlp_grpc/tenantlanes_tempo__other_2",  // _other is the overflow lane's
-		"otlp_grpc/tenantlanes_tempo___n__code", // two bytes each for ü and ï,
-		"otlp_grpc/tenantlanes_tempo_x_y",
+	ids := map[string]string{}
+	e.mu.RLock()
+	for tn, l := range e.byTenant {
+		ids[tn] = l.id.String()
+	}
+	e.mu.RUnlock()
+	assert.Equal(t, map[string]string{
+		"team/a b": "otlp_grpc/tenantlanes_tempo_team_a_b",
+		"team_a_b": "otlp_grpc/tenantlanes_tempo_team_a_b_2",
+		"_other":   "otlp_grpc/tenantlanes_tempo__other_2",  // _other is the overflow lane's
+		"ünïcode":  "otlp_grpc/tenantlanes_tempo___n__code", // two bytes each for ü and ï,
+		"x$y":      "otlp_grpc/tenantlanes_tempo_x_y",
 	}, ids)
 	for _, s := range ids {
 		var id component.ID
