@@ -304,9 +304,15 @@ func CheckStartup(cr Object) []string {
 	return problems
 }
 
+// maxStreamsPerConnection bounds a gRPC receiver's max_concurrent_streams:
+// more requests in flight per connection than a replica has cores only
+// queue decoded data in memory (testbed/README.md, "Overload").
+const maxStreamsPerConnection = 64
+
 // CheckReceivers: no receiver forwards the sender's headers into the request
-// context (include_metadata), and gRPC connections are recycled so that new
-// replicas get load.
+// context (include_metadata), gRPC connections are recycled so that new
+// replicas get load, and each gRPC connection has a bounded number of
+// requests in flight.
 func CheckReceivers(cr Object) []string {
 	var problems []string
 	cfg, _ := specOf(cr)["config"].(map[string]any)
@@ -323,6 +329,9 @@ func CheckReceivers(cr Object) []string {
 				age, ok := duration(GetPathOr(ppm, nil, "keepalive", "server_parameters", "max_connection_age"))
 				if !ok || age <= 0 || age > 5*time.Minute {
 					problems = append(problems, fmt.Sprintf("%s.grpc: keepalive.server_parameters.max_connection_age is %v, want 1s..5m so that long-lived gRPC senders spread over new replicas", id, GetPathOr(ppm, "unset", "keepalive", "server_parameters", "max_connection_age")))
+				}
+				if n, ok := number(ppm["max_concurrent_streams"]); !ok || n < 1 || n > maxStreamsPerConnection {
+					problems = append(problems, fmt.Sprintf("%s.grpc: max_concurrent_streams is %v, want 1..%d so that a sender over its share waits instead of being decoded and then refused", id, GetPathOr(ppm, "unset", "max_concurrent_streams"), maxStreamsPerConnection))
 				}
 			}
 		}

@@ -155,10 +155,12 @@ func TestReceivers(t *testing.T) {
 		SetPath(m, true, "spec", "config", "receivers", "otlp", "protocols", "http", "include_metadata")
 		g, _ := GetPath(m, "spec", "config", "receivers", "otlp", "protocols", "grpc")
 		delete(g.(map[string]any), "keepalive")
+		delete(g.(map[string]any), "max_concurrent_streams")
 	})
 	problems := CheckReceivers(old)
 	expectProblem(t, "include_metadata", problems, "include_metadata: true")
 	expectProblem(t, "no keepalive", problems, "max_connection_age is unset")
+	expectProblem(t, "unbounded streams", problems, "max_concurrent_streams is unset")
 }
 
 // CPU-based autoscaling with a slow scale-down.

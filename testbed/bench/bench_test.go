@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/loadgen"
@@ -53,19 +55,7 @@ func TestConfigsValidate(t *testing.T) {
 // exactly once, every refusal was counted by the collector, and the
 // collector exits cleanly. No timing is asserted.
 func TestShortRunNoSilentLoss(t *testing.T) {
-	bin := harness.CollectorBinary(t)
-	have, err := Components(bin)
-	require.NoError(t, err)
-	sink, err := StartInProcessSink(false)
-	require.NoError(t, err)
-	defer sink.Close()
-	r := &Runner{
-		Sink:     sink,
-		Mix:      loadgen.MixOptions{SpansPerRequest: 48, Requests: 4},
-		Protocol: ProtoMixed,
-		WorkDir:  t.TempDir(),
-		Have:     have,
-	}
+	r, have := shortRunner(t, ProtoMixed)
 	for _, k := range append(Kinds, PassthroughExporterBatch, ProductExporterBatch) {
 		t.Run(string(k), func(t *testing.T) {
 			if miss := Missing(k, have); len(miss) > 0 {
@@ -179,4 +169,83 @@ func checkNormalized(t *testing.T, k Kind, have map[string]bool) {
 	t.Logf("proxy spans checked per tenant: %v", seen)
 	assert.Positive(t, seen["platform"])
 	assert.Positive(t, seen["alpha"])
+}
+
+// TestShippedMaxConcurrentStreams keeps the bench's default in step with the
+// gRPC receivers of the shipped configs (deploy/validate checks deploy/).
+func TestShippedMaxConcurrentStreams(t *testing.T) {
+	for _, name := range []string{"local.yaml", "container.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "distribution", "config", name))
+		require.NoError(t, err)
+		var cfg struct {
+			Receivers struct {
+				OTLP struct {
+					Protocols struct {
+						GRPC struct {
+							MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
+						} `yaml:"grpc"`
+					} `yaml:"protocols"`
+				} `yaml:"otlp"`
+			} `yaml:"receivers"`
+		}
+		require.NoError(t, yaml.Unmarshal(raw, &cfg), name)
+		assert.Equal(t, ShippedMaxConcurrentStreams, cfg.Receivers.OTLP.Protocols.GRPC.MaxConcurrentStreams, name)
+	}
+}
+
+// TestShortOverloadNoSilentLoss is a short overload cell of config B with
+// the shipped stream limit and without it: whatever the collector refuses is
+// reported to the sender and counted by the collector, and every span it
+// acknowledged reaches its tenants. It asserts correctness only, never
+// throughput (meshbench measures that).
+func TestShortOverloadNoSilentLoss(t *testing.T) {
+	r, have := shortRunner(t, ProtoGRPC)
+	if miss := Missing(Product, have); len(miss) > 0 {
+		t.Skipf("binary lacks %v", miss)
+	}
+	r.RSSMarginMiB = 64
+	for _, streams := range []int{ShippedMaxConcurrentStreams, 0} {
+		t.Run(fmt.Sprintf("max_concurrent_streams=%d", streams), func(t *testing.T) {
+			p := testParams
+			// A limit low enough that memory_limiter refuses some of the
+			// spike, so that refusals are counted on both sides.
+			p.MemLimitMiB, p.SpikeMiB, p.MaxConcurrentStreams = 40, 10, streams
+			res := r.Run(context.Background(), Cell{
+				Kind: Product, Mode: ModeOverload, Label: "test", Rate: 20000, Workers: 32,
+				Measure: 2 * time.Second, Recovery: time.Second, Baseline: 10000, RecoveryWorkers: 2, Params: p,
+			})
+			require.Empty(t, res.Skipped)
+			assert.Positive(t, res.Gen.AckedSpans)
+			assert.Equal(t, res.Gen.Expect, res.SinkDelta, "per tenant: sent == received")
+			assert.Equal(t, res.Gen.RefusedSpans, res.Metrics.ReceiverRefused, "refused spans: reported to the sender == counted by the collector")
+			for _, c := range res.Checks {
+				if c.Hard {
+					assert.True(t, c.OK, "%s: %s", c.Name, c.Detail)
+				}
+			}
+			t.Logf("acked %d, refused %d (memory_limiter %d), peak RSS %d MiB",
+				res.Gen.AckedSpans, res.Gen.RefusedSpans, res.Metrics.MemoryLimiterRefuse, res.PeakRSS>>20)
+			if t.Failed() {
+				t.Logf("collector log tail:\n%s", res.Log)
+			}
+		})
+	}
+}
+
+// shortRunner runs short cells of the binary under test against an
+// in-process sink, closed at cleanup; have lists the binary's components.
+func shortRunner(t *testing.T, protocol Protocol) (*Runner, map[string]bool) {
+	t.Helper()
+	have, err := Components(harness.CollectorBinary(t))
+	require.NoError(t, err)
+	sink, err := StartInProcessSink(false)
+	require.NoError(t, err)
+	t.Cleanup(sink.Close)
+	return &Runner{
+		Sink:     sink,
+		Mix:      loadgen.MixOptions{SpansPerRequest: 48, Requests: 4},
+		Protocol: protocol,
+		WorkDir:  t.TempDir(),
+		Have:     have,
+	}, have
 }

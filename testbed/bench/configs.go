@@ -86,6 +86,11 @@ const StaticTenant = "bench"
 // Tenants of the generated mix (loadgen.TenantOf of its namespaces).
 var Tenants = []string{loadgen.PlatformTenant, "alpha", "beta", "gamma", "delta"}
 
+// ShippedMaxConcurrentStreams is the gRPC receivers' max_concurrent_streams
+// in the shipped configs (TestShippedMaxConcurrentStreams): the bench runs
+// what users run unless told otherwise.
+const ShippedMaxConcurrentStreams = 8
+
 // CollectorParams are the knobs of one collector process.
 type CollectorParams struct {
 	// BatchSize is the batch processor's send_batch_size; BatchMax its
@@ -102,6 +107,11 @@ type CollectorParams struct {
 	GoMemLimitMiB int
 	// PprofPort, when set, adds the pprof extension on that port.
 	PprofPort int
+	// MaxConcurrentStreams caps the requests one gRPC connection may have
+	// in flight (0: grpc-go's default, unbounded). The shipped configs set
+	// it so that a sender over its share waits instead of being decoded and
+	// then refused.
+	MaxConcurrentStreams int
 }
 
 // collectorData is what the templates render from.
@@ -130,6 +140,9 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:{{.OTLPGRPC}}
+{{- if .MaxConcurrentStreams}}
+        max_concurrent_streams: {{.MaxConcurrentStreams}}
+{{- end}}
       http:
         endpoint: 127.0.0.1:{{.OTLPHTTP}}
 `

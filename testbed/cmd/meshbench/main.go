@@ -30,6 +30,7 @@ import (
 )
 
 type options struct {
+	maxStreams       int
 	quick            bool
 	rounds           int
 	warmup, measure  time.Duration
@@ -76,6 +77,7 @@ func parseFlags() options {
 	flag.IntVar(&o.ovLimit, "overload-limit-mib", 160, "memory_limiter limit_mib in the overload cell")
 	flag.IntVar(&o.ovSpike, "overload-spike-mib", 40, "memory_limiter spike_limit_mib in the overload cell")
 	flag.IntVar(&o.rssMargin, "rss-margin-mib", 64, "allowed RSS above limit_mib in the overload cell (Go runtime, stacks, binary pages)")
+	flag.IntVar(&o.maxStreams, "max-streams", bench.ShippedMaxConcurrentStreams, "gRPC receiver max_concurrent_streams per connection (0: unbounded, grpc-go's default)")
 	flag.StringVar(&o.compression, "compression", "none", "exporter compression to the sink: none or gzip")
 	flag.StringVar(&o.protocol, "protocol", "grpc", "generator to collector: grpc, http or mixed")
 	flag.StringVar(&o.configs, "configs", "A,B,C", "configs to run")
@@ -188,6 +190,7 @@ func run(ctx context.Context, o options) (int, error) {
 		return bench.CollectorParams{
 			BatchSize: capped, BatchMax: capped,
 			MemLimitMiB: o.memLimit, SpikeMiB: o.spike, Compression: o.compression, GoMaxProcs: procs,
+			MaxConcurrentStreams: o.maxStreams,
 		}
 	}
 	mainParams := params(o.batch, 0)
@@ -411,10 +414,10 @@ func printOverload(w io.Writer, r bench.CellResult, o options) {
 	for _, s := range r.Samples {
 		peakRefused = math.Max(peakRefused, s.RefusedRate)
 	}
-	fmt.Fprintf(w, "overload (config %s): offered %.0f spans/s (%.1fx max %.0f) for %s with %d workers, memory_limiter limit_mib %d spike_limit_mib %d, GOMEMLIMIT %d MiB\n",
-		r.Kind, r.Rate, o.overloadFactor, r.Baseline, o.overload, r.Workers, r.Params.MemLimitMiB, r.Params.SpikeMiB, r.Params.GoMemLimitMiB)
-	fmt.Fprintf(w, "  accepted %.0f spans/s during the spike; peak RSS %d MiB (limit %d + margin %d MiB)\n",
-		r.Throughput, r.PeakRSS>>20, r.Params.MemLimitMiB, o.rssMargin)
+	fmt.Fprintf(w, "overload (config %s): offered %.0f spans/s (%.1fx max %.0f) for %s with %d workers, memory_limiter limit_mib %d spike_limit_mib %d, GOMEMLIMIT %d MiB, max_concurrent_streams %d\n",
+		r.Kind, r.Rate, o.overloadFactor, r.Baseline, o.overload, r.Workers, r.Params.MemLimitMiB, r.Params.SpikeMiB, r.Params.GoMemLimitMiB, r.Params.MaxConcurrentStreams)
+	fmt.Fprintf(w, "  accepted %.0f spans/s during the spike (%.0f%% of max); peak RSS %d MiB (limit %d + margin %d MiB)\n",
+		r.Throughput, 100*r.Throughput/r.Baseline, r.PeakRSS>>20, r.Params.MemLimitMiB, o.rssMargin)
 	var sent float64
 	for _, s := range r.Samples {
 		sent += (s.AcceptedRate + s.RefusedRate) / float64(len(r.Samples))
