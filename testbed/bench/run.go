@@ -495,10 +495,14 @@ func (r *Runner) verify(ctx context.Context, col *harness.Collector, sink0 tempo
 	if unauth := sinkNow.Unauthenticated - sink0.Unauthenticated; unauth > 0 {
 		add("every export had a tenant", false, true, "%d exports reached the sink without X-Scope-OrgID", unauth)
 	}
-	if res.Mode == ModeOverload {
+	// Every cell, not only the overload one: no load shape may take the
+	// collector past the memory it was configured for.
+	if res.Params.MemLimitMiB > 0 {
 		limit := int64(res.Params.MemLimitMiB+r.RSSMarginMiB) << 20
 		add("RSS within limit+margin", res.PeakRSS <= limit, true, "peak RSS %d MiB, limit_mib %d + margin %d MiB",
 			res.PeakRSS>>20, res.Params.MemLimitMiB, r.RSSMarginMiB)
+	}
+	if res.Mode == ModeOverload {
 		ratio := 0.0
 		if res.Baseline > 0 {
 			ratio = res.RecoveryThroughput / res.Baseline

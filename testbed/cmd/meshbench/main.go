@@ -191,6 +191,8 @@ func run(ctx context.Context, o options) (int, error) {
 			BatchSize: capped, BatchMax: capped,
 			MemLimitMiB: o.memLimit, SpikeMiB: o.spike, Compression: o.compression, GoMaxProcs: procs,
 			MaxConcurrentStreams: o.maxStreams,
+			// As shipped (deploy/): GOMEMLIMIT at 80% of the limiter's limit.
+			GoMemLimitMiB: o.memLimit * 8 / 10,
 		}
 	}
 	mainParams := params(o.batch, 0)
