@@ -301,6 +301,7 @@ type keyIndex struct {
 	probe  bool
 	old    [numOld]oldKeySpec
 	stable [numStable]string
+	tags   [numTags]string
 	// renames lists the old keys that are plain renames, in table order.
 	renames []int
 }
@@ -323,7 +324,7 @@ func (ix *keyIndex) slot(k string) uint32 {
 }
 
 func newKeyIndex() *keyIndex {
-	ix := &keyIndex{old: oldKeyTable(), stable: stableKeyTable()}
+	ix := &keyIndex{old: oldKeyTable(), stable: stableKeyTable(), tags: tagKeyTable()}
 	var refs []keyRef
 	for i, spec := range ix.old {
 		refs = append(refs, keyRef{name: spec.name, class: classOld, index: uint8(i)})
@@ -334,7 +335,7 @@ func newKeyIndex() *keyIndex {
 	for i, name := range ix.stable {
 		refs = append(refs, keyRef{name: name, class: classStable, index: uint8(i)})
 	}
-	for i, name := range tagKeyTable() {
+	for i, name := range ix.tags {
 		refs = append(refs, keyRef{name: name, class: classTag, index: uint8(i), flags: tagFlags(i)})
 	}
 	// Odd multipliers from a fixed sequence: the first without a collision
@@ -457,6 +458,8 @@ type spanState struct {
 	tagPos [numTags]uint8
 	tagStr uint32
 	drop   uint32
+	// hoist: dropped tags whose value moves to the resource (compacting).
+	hoist uint32
 
 	invalid int64
 }
@@ -707,4 +710,27 @@ func (ix *keyIndex) writeRenames(attrs pcommon.Map, s *spanState, r *rewrite) {
 			attrs.PutStr(ix.stable[v.stable], v.s)
 		}
 	}
+}
+
+// hoistTags moves the values of the tags marked for hoisting from the span
+// to the resource: the value itself, not a copy, which pdata would allocate
+// for. The map has not changed since the scan, so the scanned positions
+// pick the values out; the emptied tags are dropped by removeConverted.
+func (ix *keyIndex) hoistTags(attrs, resAttrs pcommon.Map, s *spanState) {
+	var at [65]int8 // tag index + 1 by scanned position
+	last := uint8(0)
+	for k := 0; k < numTags; k++ {
+		if s.hoist&(1<<k) != 0 {
+			at[s.tagPos[k]] = int8(k + 1)
+			last = max(last, s.tagPos[k])
+		}
+	}
+	pos := uint8(0)
+	attrs.Range(func(_ string, v pcommon.Value) bool {
+		pos++
+		if k := at[pos]; k != 0 {
+			v.MoveTo(resAttrs.PutEmpty(ix.tags[k-1]))
+		}
+		return pos < last
+	})
 }

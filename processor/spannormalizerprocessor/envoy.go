@@ -107,7 +107,7 @@ var hoistedTags = [...]int{
 // span's own map is changed in write, after every read.
 func (p *spanNormalizer) compactEnvoy(res *resourceState, s *spanState) {
 	ra := res.res.Attributes()
-	keys := tagKeyTable()
+	keys := &p.keys.tags
 	if !res.hoistRead {
 		res.hoistRead = true
 		for _, k := range hoistedTags {
@@ -125,7 +125,11 @@ func (p *spanNormalizer) compactEnvoy(res *resourceState, s *spanState) {
 		switch {
 		case v == "":
 		case res.hoistHas&(1<<k) == 0:
-			ra.PutStr(keys[k], v)
+			if s.tagPos[k] <= 64 {
+				s.hoist |= 1 << k // the value itself moves in write
+			} else {
+				ra.PutStr(p.keys.tags[k], v)
+			}
 			res.hoisted[k] = v
 			res.hoistHas |= 1 << k
 		case res.hoisted[k] != v:

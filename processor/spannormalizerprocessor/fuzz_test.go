@@ -114,6 +114,16 @@ func FuzzNormalize(f *testing.F) {
 			require.LessOrEqual(t, len(v.Str()), 40, "error.type %q", v.Str())
 			require.NotEmpty(t, v.Str())
 		}
+		// Values are moved, never lost: the input has no empty value, so
+		// neither may the output, and no key is there twice.
+		for _, m := range []pcommon.Map{got.Attributes(), out[0].ResourceSpans().At(0).Resource().Attributes()} {
+			seen := map[string]bool{}
+			for k, v := range m.All() {
+				require.NotEqual(t, pcommon.ValueTypeEmpty, v.Type(), "%s is empty", k)
+				require.False(t, seen[k], "%s is there twice", k)
+				seen[k] = true
+			}
+		}
 		// The fuzzed span is a root: a mark is one of the two documented values.
 		if v, ok := got.Attributes().Get(meshattr.ContextBreak); ok && v.AsString() != claimedMark {
 			require.Contains(t, []string{meshattr.ContextBreakOutboundRoot, meshattr.ContextBreakInboundRootFromMesh}, v.Str())

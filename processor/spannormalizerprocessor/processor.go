@@ -259,7 +259,7 @@ func (p *spanNormalizer) normalize(span ptrace.Span, s *spanState, src source, r
 	}
 
 	attrs := span.Attributes()
-	p.write(attrs, s, &r)
+	p.write(attrs, res, s, &r)
 	setStatus(span, attrs, s, &r)
 	if p.namer != nil {
 		p.setName(span, res, c, buf, &r, s)

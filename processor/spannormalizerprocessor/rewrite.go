@@ -82,7 +82,10 @@ type rewrite struct {
 
 // write removes the converted old keys (unless they are kept) and adds the
 // stable ones that are not already on the span.
-func (p *spanNormalizer) write(attrs pcommon.Map, s *spanState, r *rewrite) {
+func (p *spanNormalizer) write(attrs pcommon.Map, res *resourceState, s *spanState, r *rewrite) {
+	if s.hoist != 0 {
+		p.keys.hoistTags(attrs, res.res.Attributes(), s)
+	}
 	if !p.keep && s.remove != 0 || s.drop != 0 {
 		if p.keep {
 			s.remove = 0
