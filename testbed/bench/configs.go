@@ -105,6 +105,8 @@ type CollectorParams struct {
 	// GoMemLimitMiB sets GOMEMLIMIT for the collector (0: unset), as the
 	// memory_limiter README recommends (80% of the hard limit).
 	GoMemLimitMiB int
+	// GoGC sets GOGC for the collector (0: unset, Go's default 100).
+	GoGC int
 	// PprofPort, when set, adds the pprof extension on that port.
 	PprofPort int
 	// MaxConcurrentStreams caps the requests one gRPC connection may have

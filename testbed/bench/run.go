@@ -214,6 +214,9 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 	if cell.Params.GoMemLimitMiB > 0 {
 		env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", cell.Params.GoMemLimitMiB))
 	}
+	if cell.Params.GoGC > 0 {
+		env = append(env, fmt.Sprintf("GOGC=%d", cell.Params.GoGC))
+	}
 	sink0, err := r.Sink.Stats()
 	if err != nil {
 		return fail("sink stats", err)

@@ -31,6 +31,7 @@ import (
 
 type options struct {
 	maxStreams       int
+	gogc             int
 	quick            bool
 	rounds           int
 	warmup, measure  time.Duration
@@ -77,6 +78,7 @@ func parseFlags() options {
 	flag.IntVar(&o.ovLimit, "overload-limit-mib", 160, "memory_limiter limit_mib in the overload cell")
 	flag.IntVar(&o.ovSpike, "overload-spike-mib", 40, "memory_limiter spike_limit_mib in the overload cell")
 	flag.IntVar(&o.rssMargin, "rss-margin-mib", 64, "allowed RSS above limit_mib in the overload cell (Go runtime, stacks, binary pages)")
+	flag.IntVar(&o.gogc, "gogc", 0, "GOGC of the collector processes (0: unset, Go's default 100)")
 	flag.IntVar(&o.maxStreams, "max-streams", bench.ShippedMaxConcurrentStreams, "gRPC receiver max_concurrent_streams per connection (0: unbounded, grpc-go's default)")
 	flag.StringVar(&o.compression, "compression", "none", "exporter compression to the sink: none or gzip")
 	flag.StringVar(&o.protocol, "protocol", "grpc", "generator to collector: grpc, http or mixed")
@@ -193,6 +195,7 @@ func run(ctx context.Context, o options) (int, error) {
 			MaxConcurrentStreams: o.maxStreams,
 			// As shipped (deploy/): GOMEMLIMIT at 80% of the limiter's limit.
 			GoMemLimitMiB: o.memLimit * 8 / 10,
+			GoGC:          o.gogc,
 		}
 	}
 	mainParams := params(o.batch, 0)
