@@ -32,7 +32,7 @@ func TestConfigsValidate(t *testing.T) {
 	ports := harness.NewPorts(t)
 	tenantPorts, err := allocTenantPorts()
 	require.NoError(t, err)
-	for _, k := range append(Kinds, NormalizeOnly, RouteOnly, PassthroughExporterBatch, ProductExporterBatch) {
+	for _, k := range append(Kinds, NormalizeOnly, RouteOnly, PassthroughTwoStage, ProductTwoStage) {
 		t.Run(string(k), func(t *testing.T) {
 			if miss := Missing(k, have); len(miss) > 0 {
 				t.Skipf("binary lacks %v", miss)
@@ -66,7 +66,7 @@ func TestShortRunNoSilentLoss(t *testing.T) {
 		WorkDir:  t.TempDir(),
 		Have:     have,
 	}
-	for _, k := range append(Kinds, PassthroughExporterBatch, ProductExporterBatch) {
+	for _, k := range append(Kinds, PassthroughTwoStage, ProductTwoStage) {
 		t.Run(string(k), func(t *testing.T) {
 			if miss := Missing(k, have); len(miss) > 0 {
 				t.Skipf("binary lacks %v", miss)
