@@ -32,18 +32,24 @@ func TestConfigsValidate(t *testing.T) {
 	ports := harness.NewPorts(t)
 	tenantPorts, err := allocTenantPorts()
 	require.NoError(t, err)
+	// -disk-queue puts the exporter's queue of A, B, AP and BP on disk.
+	t.Setenv(QueueDirEnv, t.TempDir())
+	disk := testParams
+	disk.DiskQueue = true
 	for _, k := range append(Kinds, NormalizeOnly, RouteOnly, PassthroughTwoStage, ProductTwoStage) {
-		t.Run(string(k), func(t *testing.T) {
-			if miss := Missing(k, have); len(miss) > 0 {
-				t.Skipf("binary lacks %v", miss)
-			}
-			cfg, err := renderConfig(k, ports, tenantPorts, "127.0.0.1:4317", testParams)
-			require.NoError(t, err)
-			path := filepath.Join(t.TempDir(), "config.yaml")
-			require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-			out, err := exec.Command(bin, "validate", "--config", "file:"+path).CombinedOutput()
-			require.NoError(t, err, "%s\n%s", out, cfg)
-		})
+		for name, p := range map[string]CollectorParams{string(k): testParams, string(k) + "_disk_queue": disk} {
+			t.Run(name, func(t *testing.T) {
+				if miss := Missing(k, have); len(miss) > 0 {
+					t.Skipf("binary lacks %v", miss)
+				}
+				cfg, err := renderConfig(k, ports, tenantPorts, "127.0.0.1:4317", p)
+				require.NoError(t, err)
+				path := filepath.Join(t.TempDir(), "config.yaml")
+				require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+				out, err := exec.Command(bin, "validate", "--config", "file:"+path).CombinedOutput()
+				require.NoError(t, err, "%s\n%s", out, cfg)
+			})
+		}
 	}
 }
 

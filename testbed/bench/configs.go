@@ -106,6 +106,10 @@ type CollectorParams struct {
 	GoMemLimitMiB int
 	// PprofPort, when set, adds the pprof extension on that port.
 	PprofPort int
+	// DiskQueue puts the exporter's queue on disk (file_storage in
+	// $MESHBENCH_QUEUE_DIR, as deploy/overlays/prod does) in the configs
+	// that batch in the exporter (all but C).
+	DiskQueue bool
 }
 
 // collectorData is what the templates render from.
@@ -175,6 +179,9 @@ const exporterBody = `
       enabled: true
       sizer: bytes
       queue_size: 268435456
+{{- if $.DiskQueue}}
+      storage: file_storage
+{{- end}}
       batch:
         sizer: bytes
         flush_timeout: 200ms
@@ -187,8 +194,20 @@ const exporterBody = `
 {{- end}}
 `
 
+// diskQueueExtension is the file_storage the exporter's queue uses with
+// DiskQueue.
+const diskQueueExtension = `
+{{- if and .DiskQueue .ExporterBatching}}
+  file_storage:
+    directory: ${env:` + QueueDirEnv + `}
+    create_directory: true
+{{- end}}`
+
+// QueueDirEnv names the directory of the disk queue (DiskQueue).
+const QueueDirEnv = "MESHBENCH_QUEUE_DIR"
+
 const configA = `
-extensions:
+extensions:` + diskQueueExtension + `
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
 {{- if .PprofPort}}
@@ -208,7 +227,7 @@ exporters:
     headers:
       X-Scope-OrgID: ` + StaticTenant + `
 service:
-  extensions: [health_check{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
+  extensions: [{{if and .DiskQueue .ExporterBatching}}file_storage, {{end}}health_check{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
   pipelines:
     traces:
       receivers: [otlp]
@@ -221,7 +240,7 @@ service:
 // k8s.namespace.name on every resource, as k8s_attributes would). With
 // only one of Normalize and Route it is one half of B (B1, B2).
 const configB = `
-extensions:
+extensions:` + diskQueueExtension + `
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
 {{- if .PprofPort}}
@@ -267,7 +286,7 @@ exporters:
       X-Scope-OrgID: ` + StaticTenant + `
 {{- end}}
 service:
-  extensions: [health_check{{if .Route}}, tenantheader{{end}}{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
+  extensions: [{{if and .DiskQueue .ExporterBatching}}file_storage, {{end}}health_check{{if .Route}}, tenantheader{{end}}{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
   pipelines:
     traces:
       receivers: [otlp]
@@ -287,7 +306,7 @@ service:
 // tenant's receiver, and every edge span twice (to its team's receiver and
 // the platform's), as a gateway with two exporters would.
 const configC = `
-extensions:
+extensions:` + diskQueueExtension + `
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
 {{- if .PprofPort}}

@@ -214,6 +214,9 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 	if cell.Params.GoMemLimitMiB > 0 {
 		env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", cell.Params.GoMemLimitMiB))
 	}
+	if cell.Params.DiskQueue {
+		env = append(env, QueueDirEnv+"="+filepath.Join(dir, "queue"))
+	}
 	sink0, err := r.Sink.Stats()
 	if err != nil {
 		return fail("sink stats", err)

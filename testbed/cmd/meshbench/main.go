@@ -55,6 +55,7 @@ type options struct {
 	profile          bool
 	breakdown        bool
 	batching         bool
+	diskQueue        bool
 }
 
 func parseFlags() options {
@@ -85,6 +86,7 @@ func parseFlags() options {
 	flag.IntVar(&o.spansPerRequest, "spans-per-request", 96, "spans per OTLP request (whole traces of 8)")
 	flag.BoolVar(&o.breakdown, "breakdown", true, "also run B's halves (B1 spannormalizer only, B2 tenantrouting only) at max throughput")
 	flag.BoolVar(&o.batching, "batching", true, "also run A and B with two batching stages, the batch processor in front of the exporter's byte batching (AP, BP; shipped until 2026-12-01), at max throughput")
+	flag.BoolVar(&o.diskQueue, "disk-queue", false, "put the exporter's queue on disk (file_storage, as deploy/overlays/prod) in every config that batches in the exporter (A, B, AP, BP)")
 	flag.BoolVar(&o.profile, "profile", false, "save a collector CPU profile of every max-throughput cell under -out")
 	flag.BoolVar(&o.serveSink, "serve-sink", false, "internal: run as the sink process")
 	flag.Parse()
@@ -188,6 +190,7 @@ func run(ctx context.Context, o options) (int, error) {
 		return bench.CollectorParams{
 			BatchSize: capped, BatchMax: capped,
 			MemLimitMiB: o.memLimit, SpikeMiB: o.spike, Compression: o.compression, GoMaxProcs: procs,
+			DiskQueue: o.diskQueue,
 		}
 	}
 	mainParams := params(o.batch, 0)
@@ -204,6 +207,9 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 	fmt.Printf("load: %d-span requests over %s, %d workers; exporter compression %s; batch %d requested, %d used (cap keeps exports < 3.5 MiB at %.0f B/span x 1.5)\n",
 		o.spansPerRequest, o.protocol, o.workers, o.compression, o.batch, mainParams.BatchSize, perSpan)
+	if o.diskQueue {
+		fmt.Println("exporter queue on disk (file_storage) in A, B, AP, BP")
+	}
 	fmt.Printf("config C has %d OTTL statements\n\n", bench.OTTLStatements())
 
 	var results []bench.CellResult
