@@ -233,9 +233,9 @@ func CheckDiskQueue(cr Object) ([]QueueBudget, []string) {
 
 // CheckOneBatchingStage: the exporter's sending_queue.batch is the only
 // batching stage. A batch processor in a pipeline whose exporter also
-// batches is a second stage that costs CPU per span for nothing (config B:
-// 14.82 against 12.97 us/span, testbed/README.md "One batching stage") and
-// acknowledges spans before the exporter's queue has taken them.
+// batches is a second stage that, with the queue in memory, costs more CPU
+// per span than one (A x1.23, B x1.05, testbed/README.md "One batching
+// stage") and acknowledges spans before the exporter's queue has taken them.
 func CheckOneBatchingStage(cr Object) []string {
 	cfg, _ := specOf(cr)["config"].(map[string]any)
 	pipes, _ := GetPath(cfg, "service", "pipelines")
