@@ -110,11 +110,11 @@ func TestCollectorConfigValidates(t *testing.T) {
 func TestCollectorConfigTypoIsRejected(t *testing.T) {
 	bin := meshBinary(t)
 	cfg := collectorConfig(t, "base")
-	batch, ok := GetPath(cfg, "processors", "batch")
+	batch, ok := GetPath(cfg, "exporters", "otlp_grpc/tempo", "sending_queue", "batch")
 	if !ok {
-		t.Fatal("base config has no batch processor")
+		t.Fatal("base config's exporter does not batch")
 	}
-	batch.(map[string]any)["send_batch_sise"] = 10
+	batch.(map[string]any)["max_sise"] = 10
 	// Keep only components the binary has, so the typo is the only problem.
 	have, err := BinaryComponents(context.Background(), bin)
 	if err != nil {
@@ -126,9 +126,9 @@ func TestCollectorConfigTypoIsRejected(t *testing.T) {
 	}
 	out, err := runValidate(t, bin, cfg)
 	if err == nil {
-		t.Fatal("otelcol-mesh validate accepted a config with processors.batch.send_batch_sise")
+		t.Fatal("otelcol-mesh validate accepted a config with exporters.otlp_grpc/tempo.sending_queue.batch.max_sise")
 	}
-	if !strings.Contains(out, "send_batch_sise") {
+	if !strings.Contains(out, "max_sise") {
 		t.Fatalf("validate failed, but not on the typo: %s", out)
 	}
 }

@@ -244,7 +244,7 @@ func TestBaseInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	procs, _ := GetPath(cfg, "service", "pipelines", "traces", "processors")
-	wantProcs := []any{"memory_limiter", "transform/untrusted", "k8s_attributes", "spannormalizer", "tenantrouting", "batch"}
+	wantProcs := []any{"memory_limiter", "transform/untrusted", "k8s_attributes", "spannormalizer", "tenantrouting"}
 	if !reflect.DeepEqual(procs, wantProcs) {
 		t.Errorf("traces processors = %v, want %v", procs, wantProcs)
 	}
@@ -263,9 +263,10 @@ func TestBaseInventory(t *testing.T) {
 			t.Errorf("config %s = %v, want %v", path, got, want)
 		}
 	}
-	keys, _ := GetPath(cfg, "processors", "batch", "metadata_keys")
+	// One batch per tenant: the exporter's batcher partitions by the tenant.
+	keys, _ := GetPath(cfg, "exporters", "otlp_grpc/tempo", "sending_queue", "batch", "partition", "metadata_keys")
 	if !reflect.DeepEqual(keys, []any{"x-scope-orgid"}) {
-		t.Errorf("batch metadata_keys = %v, want [x-scope-orgid]", keys)
+		t.Errorf("exporter sending_queue.batch.partition.metadata_keys = %v, want [x-scope-orgid]", keys)
 	}
 	// Pod association only by the connection's IP: resource attributes are
 	// sent by the client and could name another team's pod.

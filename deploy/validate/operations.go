@@ -231,6 +231,87 @@ func CheckDiskQueue(cr Object) ([]QueueBudget, []string) {
 	return out, problems
 }
 
+// CheckOneBatchingStage: the exporter's sending_queue.batch is the only
+// batching stage. A batch processor in a pipeline whose exporter also
+// batches is a second stage that, with the queue in memory, costs more CPU
+// per span than one (A x1.23, B x1.05, testbed/README.md "One batching
+// stage") and acknowledges spans before the exporter's queue has taken them.
+func CheckOneBatchingStage(cr Object) []string {
+	cfg, _ := specOf(cr)["config"].(map[string]any)
+	pipes, _ := GetPath(cfg, "service", "pipelines")
+	var problems []string
+	for name, p := range asMap(pipes) {
+		pm := asMap(p)
+		var batchProcs, batchingExporters []string
+		for _, id := range asList(pm["processors"]) {
+			if ComponentType(fmt.Sprint(id)) == "batch" {
+				batchProcs = append(batchProcs, fmt.Sprint(id))
+			}
+		}
+		for _, id := range asList(pm["exporters"]) {
+			if b, ok := GetPath(cfg, "exporters", fmt.Sprint(id), "sending_queue", "batch"); ok && b != nil {
+				batchingExporters = append(batchingExporters, fmt.Sprint(id))
+			}
+		}
+		if len(batchProcs) > 0 && len(batchingExporters) > 0 {
+			problems = append(problems, fmt.Sprintf("pipeline %s batches twice: processor %s and the sending_queue.batch of %s",
+				name, strings.Join(batchProcs, ", "), strings.Join(batchingExporters, ", ")))
+		}
+	}
+	return problems
+}
+
+// HeapPerQueueByte is what a queued span takes on the heap per byte that
+// the bytes sizer counts (its proto size): 2.98 measured for the testbed's
+// span mix, rounded up.
+const HeapPerQueueByte = 3
+
+// MemoryQueue is the memory budget of one in-memory export queue.
+type MemoryQueue struct {
+	Exporter              string
+	QueueBytes, HeapBytes int64 // queue_size, and its estimated heap
+}
+
+// CheckMemoryQueue checks every exporter whose sending_queue is in memory
+// (no storage): with no batch processor in front every incoming request is
+// a queue entry, so it is sized in bytes, and a full queue may take at most
+// half of memory_limiter's soft limit on the heap (the pipeline needs the
+// rest), so a Tempo outage fills the queue, which refuses to the senders,
+// before memory_limiter refuses everything.
+func CheckMemoryQueue(cr Object, plan MemoryPlan) ([]MemoryQueue, []string) {
+	cfg, _ := specOf(cr)["config"].(map[string]any)
+	var out []MemoryQueue
+	var problems []string
+	for id, e := range asMap(cfg["exporters"]) {
+		qm := asMap(asMap(e)["sending_queue"])
+		if qm == nil || qm["enabled"] == false || qm["storage"] != nil {
+			continue
+		}
+		if qm["sizer"] != "bytes" {
+			problems = append(problems, fmt.Sprintf("%s: in-memory sending_queue.sizer is %v, not bytes: %v entries of any size have no memory bound", id, GetPathOr(qm, "requests (default)", "sizer"), GetPathOr(qm, "1000 (default)", "queue_size")))
+			continue
+		}
+		n, _ := number(qm["queue_size"])
+		q := MemoryQueue{Exporter: id, QueueBytes: int64(n), HeapBytes: int64(n) * HeapPerQueueByte}
+		if plan.Soft > 0 && 2*q.HeapBytes > plan.Soft {
+			problems = append(problems, fmt.Sprintf("%s: in-memory queue_size %d MiB takes ~%d MiB of heap when full, more than half of memory_limiter's soft limit (%.1f MiB)",
+				id, q.QueueBytes/mib, q.HeapBytes/mib, float64(plan.Soft)/mib))
+		}
+		out = append(out, q)
+	}
+	return out, problems
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
 // volumeFor finds the volume mounted at (a parent of) dir and its size: an
 // emptyDir's sizeLimit or a volumeClaimTemplate's storage request.
 func volumeFor(spec map[string]any, dir string) (string, int64, error) {

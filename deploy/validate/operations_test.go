@@ -95,6 +95,17 @@ func TestMemoryArithmetic(t *testing.T) {
 	expectProblem(t, "old prod", problems, "spans are refused before memory-based scale-out fires")
 }
 
+// withRequestSizer returns o with the Tempo exporter's queue counted in
+// requests (the default sizer), n of them.
+func withRequestSizer(t *testing.T, o Object, n int) Object {
+	t.Helper()
+	return mutate(t, o, func(m map[string]any) {
+		q, _ := GetPath(m, "spec", "config", "exporters", "otlp_grpc/tempo", "sending_queue")
+		delete(q.(map[string]any), "sizer")
+		q.(map[string]any)["queue_size"] = n
+	})
+}
+
 // The persistent export queue is capped in bytes at half of its volume.
 func TestDiskQueueFitsItsVolume(t *testing.T) {
 	crs := collectors(t)
@@ -112,11 +123,7 @@ func TestDiskQueueFitsItsVolume(t *testing.T) {
 		t.Fatal("no tree has a persistent export queue (prod should)")
 	}
 	// The defect: 20000 requests (default sizer) on the 2Gi emptyDir.
-	old := mutate(t, crs["overlays/prod"], func(m map[string]any) {
-		q, _ := GetPath(m, "spec", "config", "exporters", "otlp_grpc/tempo", "sending_queue")
-		delete(q.(map[string]any), "sizer")
-		q.(map[string]any)["queue_size"] = 20000
-	})
+	old := withRequestSizer(t, crs["overlays/prod"], 20000)
 	_, problems := CheckDiskQueue(old)
 	expectProblem(t, "old prod queue", problems, "not bytes")
 	// And a byte budget that does not leave the volume its headroom.
@@ -125,6 +132,56 @@ func TestDiskQueueFitsItsVolume(t *testing.T) {
 	})
 	_, problems = CheckDiskQueue(big)
 	expectProblem(t, "1.5 GiB queue on 2Gi", problems, "more than half of volume")
+}
+
+// One batching stage: no tree runs the batch processor in a pipeline
+// whose exporter batches too.
+func TestOneBatchingStage(t *testing.T) {
+	crs := collectors(t)
+	for _, tree := range collectorTrees {
+		noProblems(t, tree, CheckOneBatchingStage(crs[tree]))
+	}
+	// The defect: the batch processor back in front of the batching exporter.
+	twice := mutate(t, crs["base"], func(m map[string]any) {
+		SetPath(m, map[string]any{"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "200ms"},
+			"spec", "config", "processors", "batch")
+		procs, _ := GetPath(m, "spec", "config", "service", "pipelines", "traces", "processors")
+		SetPath(m, append(procs.([]any), "batch"), "spec", "config", "service", "pipelines", "traces", "processors")
+	})
+	expectProblem(t, "batch processor and exporter batching", CheckOneBatchingStage(twice), "batches twice")
+}
+
+// Every in-memory export queue is sized in bytes, and full it takes at
+// most half of memory_limiter's soft limit.
+func TestMemoryQueueFitsTheHeap(t *testing.T) {
+	crs := collectors(t)
+	var queues int
+	for _, tree := range collectorTrees {
+		plan, _ := CheckMemory(crs[tree])
+		qs, problems := CheckMemoryQueue(crs[tree], plan)
+		noProblems(t, tree, problems)
+		for _, q := range qs {
+			queues++
+			t.Logf("%s: %s in memory: queue %d MiB, ~%d MiB of heap when full, %.0f %% of the soft limit %.1f MiB", tree, q.Exporter,
+				q.QueueBytes/mib, q.HeapBytes/mib, 100*float64(q.HeapBytes)/float64(plan.Soft), float64(plan.Soft)/mib)
+		}
+	}
+	if queues == 0 {
+		t.Fatal("no tree has an in-memory export queue (base and dev should)")
+	}
+	// The defect: the 5000 requests base had while a batch processor in
+	// front made each request a batch.
+	old := withRequestSizer(t, crs["base"], 5000)
+	plan, _ := CheckMemory(old)
+	_, problems := CheckMemoryQueue(old, plan)
+	expectProblem(t, "old base queue", problems, "not bytes")
+	// And base's byte budget on dev's 512Mi.
+	big := mutate(t, crs["overlays/dev"], func(m map[string]any) {
+		SetPath(m, 96*mib, "spec", "config", "exporters", "otlp_grpc/tempo", "sending_queue", "queue_size")
+	})
+	plan, _ = CheckMemory(big)
+	_, problems = CheckMemoryQueue(big, plan)
+	expectProblem(t, "96 MiB queue on 512Mi", problems, "more than half of memory_limiter's soft limit")
 }
 
 // The startup probe outlasts wait_for_metadata_timeout; the custom image is

@@ -12,11 +12,12 @@ import (
 type Kind string
 
 const (
-	// Passthrough is config A: otlp -> memory_limiter -> batch -> otlp_grpc
-	// with a static tenant header.
+	// Passthrough is config A: otlp -> memory_limiter -> otlp_grpc (byte
+	// batching in its sending queue) with a static tenant header.
 	Passthrough Kind = "A"
-	// Product is config B: + spannormalizer + tenantrouting, batch per
-	// tenant, the tenantheader extension setting X-Scope-OrgID per export.
+	// Product is config B: + spannormalizer + tenantrouting, the exporter's
+	// batches partitioned per tenant, the tenantheader extension setting
+	// X-Scope-OrgID per export.
 	Product Kind = "B"
 	// OTTL is config C: the same normalization written as transform
 	// statements, one static pipeline per tenant (see configC).
@@ -27,20 +28,22 @@ const (
 const (
 	// NormalizeOnly is A + spannormalizer, static header.
 	NormalizeOnly Kind = "B1"
-	// RouteOnly is A + tenantrouting, batch per tenant and tenantheader,
+	// RouteOnly is A + tenantrouting, batches per tenant and tenantheader,
 	// without spannormalizer: edge spans carry no destination attribute,
 	// so they go to the platform tenant only (no copies).
 	RouteOnly Kind = "B2"
 )
 
-// The same configs with one batching stage in the exporter instead of the
-// batch processor (sending_queue.batch by bytes, partitioned by tenant in
-// B), run at max throughput to pick the cheaper shape (-batching).
+// A and B batch once, in the exporter (sending_queue.batch by bytes,
+// partitioned by tenant in B), as the shipped configs do. These are the same
+// configs with two batching stages, the batch processor in front of the
+// exporter's batching (the shipped shape until 2026-12-01), run at max
+// throughput to compare the two shapes (-batching).
 const (
-	// PassthroughExporterBatch is A without the batch processor.
-	PassthroughExporterBatch Kind = "AX"
-	// ProductExporterBatch is B without the batch processor.
-	ProductExporterBatch Kind = "BX"
+	// PassthroughTwoStage is A with the batch processor in front.
+	PassthroughTwoStage Kind = "AP"
+	// ProductTwoStage is B with the batch processor (per tenant) in front.
+	ProductTwoStage Kind = "BP"
 )
 
 // Kinds in interleaving order (the table's columns).
@@ -50,19 +53,19 @@ var Kinds = []Kind{Passthrough, Product, OTTL}
 func (k Kind) Describe() string {
 	switch k {
 	case Passthrough:
-		return "passthrough: otlp -> memory_limiter -> batch -> otlp_grpc (static header)"
+		return "passthrough: otlp -> memory_limiter -> otlp_grpc with byte batching (static header)"
 	case Product:
-		return "product: + spannormalizer + tenantrouting, batch per tenant, tenantheader auth"
+		return "product: + spannormalizer + tenantrouting, exporter batches per tenant, tenantheader auth"
 	case OTTL:
 		return "upstream today: transform/OTTL normalization, static per-tenant receivers/pipelines/headers"
 	case NormalizeOnly:
 		return "A + spannormalizer (static header)"
 	case RouteOnly:
-		return "A + tenantrouting, batch per tenant, tenantheader (no spannormalizer, so no edge copies)"
-	case PassthroughExporterBatch:
-		return "A with the exporter's byte batching instead of the batch processor"
-	case ProductExporterBatch:
-		return "B with the exporter's byte batching (partitioned by tenant) instead of the batch processor"
+		return "A + tenantrouting, exporter batches per tenant, tenantheader (no spannormalizer, so no edge copies)"
+	case PassthroughTwoStage:
+		return "A with two batching stages: the batch processor in front of the exporter's byte batching"
+	case ProductTwoStage:
+		return "B with two batching stages: the batch processor (per tenant) in front of the exporter's byte batching"
 	}
 	return string(k)
 }
@@ -70,7 +73,7 @@ func (k Kind) Describe() string {
 // Requires lists the components a config needs beyond the upstream ones.
 func (k Kind) Requires() []string {
 	switch k {
-	case Product, ProductExporterBatch:
+	case Product, ProductTwoStage:
 		return []string{"processor/spannormalizer", "processor/tenantrouting", "extension/tenantheader"}
 	case NormalizeOnly:
 		return []string{"processor/spannormalizer"}
@@ -95,6 +98,7 @@ const ShippedMaxConcurrentStreams = 8
 type CollectorParams struct {
 	// BatchSize is the batch processor's send_batch_size; BatchMax its
 	// send_batch_max_size (the span cap that keeps exports under 4 MiB).
+	// Only configs with a batch processor use them (C, AP, BP).
 	BatchSize, BatchMax int
 	// MemLimitMiB and SpikeMiB configure memory_limiter.
 	MemLimitMiB, SpikeMiB int
@@ -114,6 +118,10 @@ type CollectorParams struct {
 	// it so that a sender over its share waits instead of being decoded and
 	// then refused.
 	MaxConcurrentStreams int
+	// DiskQueue puts the exporter's queue on disk (file_storage in
+	// $MESHBENCH_QUEUE_DIR, as deploy/overlays/prod does) in the configs
+	// that batch in the exporter (all but C).
+	DiskQueue bool
 }
 
 // collectorData is what the templates render from.
@@ -125,9 +133,10 @@ type collectorData struct {
 	TenantPorts []tenantPort
 	// Normalize and Route select the halves of config B.
 	Normalize, Route bool
-	// ExporterBatching replaces the batch processor with the exporter's
-	// byte batching.
-	ExporterBatching bool
+	// ProcessorBatching puts the batch processor into the pipeline;
+	// ExporterBatching turns on the exporter's byte batching (and sizes its
+	// queue in bytes).
+	ProcessorBatching, ExporterBatching bool
 }
 
 type tenantPort struct {
@@ -178,13 +187,16 @@ const exporterBody = `
       insecure: true
     compression: {{$.Compression}}
 {{- if $.ExporterBatching}}
-    # Without the batch processor every incoming request takes a queue slot:
-    # size the queue in bytes (the default 1000 requests fills at max
-    # throughput and refuses data).
+    # Without a batch processor in front every incoming request takes a
+    # queue slot: the queue is sized in bytes (the default 1000 requests
+    # fills at max throughput and refuses data; testbed/README.md).
     sending_queue:
       enabled: true
       sizer: bytes
       queue_size: 268435456
+{{- if $.DiskQueue}}
+      storage: file_storage
+{{- end}}
       batch:
         sizer: bytes
         flush_timeout: 200ms
@@ -197,8 +209,20 @@ const exporterBody = `
 {{- end}}
 `
 
+// diskQueueExtension is the file_storage the exporter's queue uses with
+// DiskQueue.
+const diskQueueExtension = `
+{{- if and .DiskQueue .ExporterBatching}}
+  file_storage:
+    directory: ${env:` + QueueDirEnv + `}
+    create_directory: true
+{{- end}}`
+
+// QueueDirEnv names the directory of the disk queue (DiskQueue).
+const QueueDirEnv = "MESHBENCH_QUEUE_DIR"
+
 const configA = `
-extensions:
+extensions:` + diskQueueExtension + `
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
 {{- if .PprofPort}}
@@ -207,20 +231,22 @@ extensions:
 {{- end}}
 ` + commonHead + `
 processors:` + commonProcessors + `
+{{- if .ProcessorBatching}}
   batch:
     send_batch_size: {{.BatchSize}}
     send_batch_max_size: {{.BatchMax}}
     timeout: 200ms
+{{- end}}
 exporters:
   otlp_grpc/tempo:` + exporterBody + `
     headers:
       X-Scope-OrgID: ` + StaticTenant + `
 service:
-  extensions: [health_check{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
+  extensions: [{{if and .DiskQueue .ExporterBatching}}file_storage, {{end}}health_check{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [memory_limiter{{if not .ExporterBatching}}, batch{{end}}]
+      processors: [memory_limiter{{if .ProcessorBatching}}, batch{{end}}]
       exporters: [otlp_grpc/tempo]
 `
 
@@ -229,7 +255,7 @@ service:
 // k8s.namespace.name on every resource, as k8s_attributes would). With
 // only one of Normalize and Route it is one half of B (B1, B2).
 const configB = `
-extensions:
+extensions:` + diskQueueExtension + `
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
 {{- if .PprofPort}}
@@ -256,12 +282,14 @@ processors:` + commonProcessors + `
     platform_tenant: platform
     metadata_key: x-scope-orgid
 {{- end}}
+{{- if .ProcessorBatching}}
   batch:
     send_batch_size: {{.BatchSize}}
     send_batch_max_size: {{.BatchMax}}
     timeout: 200ms
 {{- if .Route}}
     metadata_keys: [x-scope-orgid]
+{{- end}}
 {{- end}}
 exporters:
   otlp_grpc/tempo:` + exporterBody + `
@@ -273,11 +301,11 @@ exporters:
       X-Scope-OrgID: ` + StaticTenant + `
 {{- end}}
 service:
-  extensions: [health_check{{if .Route}}, tenantheader{{end}}{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
+  extensions: [{{if and .DiskQueue .ExporterBatching}}file_storage, {{end}}health_check{{if .Route}}, tenantheader{{end}}{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [memory_limiter{{if .Normalize}}, spannormalizer{{end}}{{if .Route}}, tenantrouting{{end}}{{if not .ExporterBatching}}, batch{{end}}]
+      processors: [memory_limiter{{if .Normalize}}, spannormalizer{{end}}{{if .Route}}, tenantrouting{{end}}{{if .ProcessorBatching}}, batch{{end}}]
       exporters: [otlp_grpc/tempo]
 `
 
@@ -293,7 +321,7 @@ service:
 // tenant's receiver, and every edge span twice (to its team's receiver and
 // the platform's), as a gateway with two exporters would.
 const configC = `
-extensions:
+extensions:` + diskQueueExtension + `
   health_check:
     endpoint: 127.0.0.1:{{.Health}}
 {{- if .PprofPort}}
@@ -424,15 +452,17 @@ func OTTLStatements() int {
 // renderConfig builds the collector config of kind k.
 func renderConfig(k Kind, ports harness.Ports, tenantPorts []tenantPort, sink string, p CollectorParams) (string, error) {
 	tmpl := map[Kind]string{Passthrough: configA, Product: configB, OTTL: configC, NormalizeOnly: configB, RouteOnly: configB,
-		PassthroughExporterBatch: configA, ProductExporterBatch: configB}[k]
+		PassthroughTwoStage: configA, ProductTwoStage: configB}[k]
 	if tmpl == "" {
 		return "", fmt.Errorf("unknown config %q", k)
 	}
-	product := k == Product || k == ProductExporterBatch
+	product := k == Product || k == ProductTwoStage
+	twoStage := k == PassthroughTwoStage || k == ProductTwoStage
+	// C is upstream as a user runs it today: the batch processor alone.
 	return harness.RenderConfig(tmpl, collectorData{
 		Ports: ports, CollectorParams: p, Sink: sink, TenantPorts: tenantPorts,
 		Normalize: product || k == NormalizeOnly, Route: product || k == RouteOnly,
-		ExporterBatching: k == PassthroughExporterBatch || k == ProductExporterBatch,
+		ProcessorBatching: twoStage || k == OTTL, ExporterBatching: k != OTTL,
 	})
 }
 

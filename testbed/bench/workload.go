@@ -50,7 +50,7 @@ func buildWorkload(k Kind, mix loadgen.MixOptions, proto Protocol) (*workload, e
 		for i, req := range loadgen.BuildMix(mix) {
 			var expect map[string]int
 			switch k {
-			case Product, ProductExporterBatch:
+			case Product, ProductTwoStage:
 				expect = loadgen.ExpectedTenants(req)
 			case RouteOnly:
 				expect = map[string]int{}

@@ -215,7 +215,7 @@ func forEachSpan(td ptrace.Traces, fn func(ptrace.Span)) {
 // namespaces (distinct loopback addresses), over gRPC and HTTP, with spoofed
 // X-Scope-OrgID headers, false namespace claims and faked edge tags, through
 // the deployed pipeline (real k8s_attributes against a fake API server,
-// spannormalizer, tenantrouting, batch per tenant, otlp_grpc with the
+// spannormalizer, tenantrouting, otlp_grpc batching per tenant with the
 // tenantheader extension), and asserts the exact set of spans each tenant
 // received. It runs with the in-memory and with the persistent queue.
 func TestTenantIsolationWithRealK8sAttributes(t *testing.T) {
