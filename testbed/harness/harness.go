@@ -53,7 +53,7 @@ func FindBinary() (string, error) {
 	return path, nil
 }
 
-// RepoRoot is the directory holding go.mod, found from this source file.
+// RepoRoot is the repository's root directory, found from this source file.
 func RepoRoot(tb testing.TB) string {
 	tb.Helper()
 	root, err := repoRoot()
@@ -63,12 +63,34 @@ func RepoRoot(tb testing.TB) string {
 	return root
 }
 
+// rootMarker is a file only the repository's root holds. It is not go.mod:
+// the root has none (every module, the testbed's too, is a subdirectory).
+const rootMarker = "builder-config.yaml"
+
+// repoRoot walks up from this source file (then, when the binary was built
+// with -trimpath, from the working directory) to the directory holding
+// rootMarker.
 func repoRoot() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("harness: cannot locate its own source file")
+	var starts []string
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		starts = append(starts, filepath.Dir(file))
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")), nil
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	for _, dir := range starts {
+		for {
+			if _, err := os.Stat(filepath.Join(dir, rootMarker)); err == nil {
+				return dir, nil
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return "", fmt.Errorf("harness: no %s above this source file or the working directory %v", rootMarker, starts)
 }
 
 // FixturesDir is examples/: the proxy spans the README posts to `make run`.
