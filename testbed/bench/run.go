@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,15 +208,15 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 			return fail("config", err)
 		}
 	}
-	var env []string
+	env := map[string]string{}
 	if cell.Params.GoMaxProcs > 0 {
-		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", cell.Params.GoMaxProcs))
+		env["GOMAXPROCS"] = strconv.Itoa(cell.Params.GoMaxProcs)
 	}
 	if cell.Params.GoMemLimitMiB > 0 {
-		env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", cell.Params.GoMemLimitMiB))
+		env["GOMEMLIMIT"] = fmt.Sprintf("%dMiB", cell.Params.GoMemLimitMiB)
 	}
 	if cell.Params.GoGC > 0 {
-		env = append(env, fmt.Sprintf("GOGC=%d", cell.Params.GoGC))
+		env["GOGC"] = strconv.Itoa(cell.Params.GoGC)
 	}
 	sink0, err := r.Sink.Stats()
 	if err != nil {

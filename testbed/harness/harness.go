@@ -9,11 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -93,6 +96,44 @@ func repoRoot() (string, error) {
 	return "", fmt.Errorf("harness: no %s above this source file or the working directory %v", rootMarker, starts)
 }
 
+// ShippedConfigs returns the paths of the named shipped configs
+// (distribution/config/<name>), in order, for Options.ConfigFiles.
+func ShippedConfigs(tb testing.TB, names ...string) []string {
+	tb.Helper()
+	return configPaths(RepoRoot(tb), filepath.Join("distribution", "config"), names)
+}
+
+// OwnPipeline returns the config files of a collector with a pipeline of its
+// own, for Options.ConfigFiles: testbed/testdata/collector.yaml (the health
+// check, the OTLP receiver and the metrics endpoint on Options.Ports) and
+// then each overlay, a path relative to testbed/testdata. Overlays merge
+// maps and replace lists, later ones winning.
+func OwnPipeline(tb testing.TB, overlays ...string) []string {
+	tb.Helper()
+	files, err := OwnPipelineFiles(overlays...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return files
+}
+
+// OwnPipelineFiles is OwnPipeline for programs that are not tests.
+func OwnPipelineFiles(overlays ...string) ([]string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return configPaths(root, filepath.Join("testbed", "testdata"), append([]string{"collector.yaml"}, overlays...)), nil
+}
+
+func configPaths(root, dir string, names []string) []string {
+	paths := make([]string, len(names))
+	for i, n := range names {
+		paths[i] = filepath.Join(root, dir, filepath.FromSlash(n))
+	}
+	return paths
+}
+
 // FixturesDir is examples/: the proxy spans the README posts to `make run`.
 func FixturesDir(tb testing.TB) string {
 	tb.Helper()
@@ -105,6 +146,18 @@ type Ports struct {
 	OTLPHTTP int
 	Health   int
 	Metrics  int
+}
+
+// Env names the ports as the environment variables that the shipped
+// local.yaml and testbed/testdata/collector.yaml read. The harness sets them
+// for every collector it starts on these ports.
+func (p Ports) Env() map[string]string {
+	return map[string]string{
+		"OTLP_GRPC_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", p.OTLPGRPC),
+		"OTLP_HTTP_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", p.OTLPHTTP),
+		"HEALTH_CHECK_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", p.Health),
+		"METRICS_PORT":          strconv.Itoa(p.Metrics),
+	}
 }
 
 // NewPorts allocates the four ports a collector config needs.
@@ -152,16 +205,19 @@ func RenderConfig(tmpl string, data any) (string, error) {
 
 // Options configure one collector process.
 type Options struct {
-	// Config is the YAML config text. Leave it empty to run only ConfigFiles.
-	Config string
-	// ConfigFiles are config files loaded before Config (later ones override
-	// earlier ones, as with repeated --config flags).
+	// ConfigFiles are the config files, each passed with its own --config
+	// (later ones override earlier ones: maps merge, lists are replaced).
+	// They read their ports and the test's addresses with ${env:...}.
 	ConfigFiles []string
+	// Config is YAML text loaded after ConfigFiles, for an overlay a test
+	// generates. Leave it empty to run only ConfigFiles.
+	Config string
 	// Ports must match the config: Health is polled for readiness and
-	// Metrics is scraped by Metrics.
+	// Metrics is scraped by Metrics. When set, they are passed to the
+	// process as the variables of Ports.Env.
 	Ports Ports
-	// Env adds environment variables (KEY=VALUE) to the process.
-	Env []string
+	// Env adds environment variables to the process (over the Ports').
+	Env map[string]string
 	// StartTimeout bounds the wait for the health check (default 60s).
 	StartTimeout time.Duration
 	// Dir is the working directory; a test temp dir when empty.
@@ -257,7 +313,7 @@ func launch(bin string, opts Options) (*Collector, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = opts.Dir
-	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Env = append(os.Environ(), processEnv(opts)...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
@@ -271,6 +327,21 @@ func launch(bin string, opts Options) (*Collector, error) {
 		close(c.done)
 	}()
 	return c, nil
+}
+
+// processEnv is the KEY=VALUE list of the ports' variables (when the ports
+// are set) and opts.Env, which wins, in a stable order.
+func processEnv(opts Options) []string {
+	vars := map[string]string{}
+	if opts.Ports != (Ports{}) {
+		maps.Copy(vars, opts.Ports.Env())
+	}
+	maps.Copy(vars, opts.Env)
+	env := make([]string, 0, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, k+"="+vars[k])
+	}
+	return env
 }
 
 // PID is the process ID.

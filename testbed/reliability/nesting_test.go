@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -286,16 +285,9 @@ func deepestValueUnder(kinds string, limit int) int {
 // grpc-go checks its limit against the decompressed message too.
 func TestDeepNestingCompressedAndGRPC(t *testing.T) {
 	ports := harness.NewPorts(t)
-	cfg := filepath.Join(harness.RepoRoot(t), "distribution", "config", "local.yaml")
 	col := harness.Start(t, harness.Options{
-		ConfigFiles: []string{cfg},
+		ConfigFiles: harness.ShippedConfigs(t, "local.yaml"),
 		Ports:       ports,
-		Env: []string{
-			fmt.Sprintf("OTLP_GRPC_ENDPOINT=127.0.0.1:%d", ports.OTLPGRPC),
-			fmt.Sprintf("OTLP_HTTP_ENDPOINT=127.0.0.1:%d", ports.OTLPHTTP),
-			fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", ports.Health),
-			fmt.Sprintf("METRICS_PORT=%d", ports.Metrics),
-		},
 	})
 	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports.OTLPGRPC), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -172,19 +171,11 @@ func TestOversizedBatches(t *testing.T) {
 // overlay, when not empty, is merged last.
 func shippedTempoConfig(t *testing.T, sink *temposink.Sink, overlay string) harness.Options {
 	t.Helper()
-	ports := harness.NewPorts(t)
-	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
 	return harness.Options{
-		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
+		ConfigFiles: harness.ShippedConfigs(t, "local.yaml", "local-tempo.yaml"),
 		Config:      overlay,
-		Ports:       ports,
-		Env: []string{
-			fmt.Sprintf("OTLP_GRPC_ENDPOINT=127.0.0.1:%d", ports.OTLPGRPC),
-			fmt.Sprintf("OTLP_HTTP_ENDPOINT=127.0.0.1:%d", ports.OTLPHTTP),
-			fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", ports.Health),
-			fmt.Sprintf("METRICS_PORT=%d", ports.Metrics),
-			"TEMPO_ENDPOINT=" + sink.GRPCAddr(),
-		},
+		Ports:       harness.NewPorts(t),
+		Env:         map[string]string{"TEMPO_ENDPOINT": sink.GRPCAddr()},
 	}
 }
 
