@@ -75,7 +75,7 @@ func TestContextPropagationDiagnostics(t *testing.T) {
 	t.Cleanup(sink.Stop)
 	ports := harness.NewPorts(t)
 	col := harness.Start(t, harness.Options{
-		ConfigFiles: harness.OwnPipeline(t, "e2e/propagation.yaml"),
+		ConfigFiles: harness.OwnPipeline(t, "otlp-http.yaml", "e2e/propagation.yaml"),
 		Ports:       ports,
 		Env:         map[string]string{"SINK_GRPC": sink.GRPCAddr()},
 	})

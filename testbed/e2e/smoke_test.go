@@ -58,7 +58,7 @@ func TestSmokeEverySpanArrivesOnce(t *testing.T) {
 	sink := startSink(t)
 	ports := harness.NewPorts(t)
 	col := harness.Start(t, harness.Options{
-		ConfigFiles: harness.OwnPipeline(t, "e2e/smoke.yaml"),
+		ConfigFiles: harness.OwnPipeline(t, "otlp-http.yaml", "e2e/smoke.yaml"),
 		Ports:       ports,
 		Env:         map[string]string{"SINK_GRPC": sink.GRPCAddr()},
 	})

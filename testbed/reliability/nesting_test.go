@@ -22,37 +22,6 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 )
 
-// nestingConfig receives OTLP and prints span counts with the debug
-// exporter, so only the receiver's decoding meets the nesting.
-// {{.HTTPLimit}} is "" (the 20 MiB default) or a max_request_body_size line.
-const nestingConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-      http:
-        endpoint: 127.0.0.1:{{.OTLPHTTP}}
-        {{.HTTPLimit}}
-exporters:
-  debug:
-    verbosity: basic
-service:
-  extensions: [health_check]` + telemetryBlock + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [debug]
-`
-
-type nestingData struct {
-	harness.Ports
-	HTTPLimit string
-}
-
 // nestedArrayRequest hand-encodes, without recursion, an
 // ExportTraceServiceRequest holding one span with one attribute whose value
 // is an array nested depth levels deep. Returns the encoded request.
@@ -137,8 +106,8 @@ func TestDeepNestingNeedsTheHTTPBodyLimit(t *testing.T) {
 	}
 
 	t.Run("default 20 MiB HTTP limit: the collector crashes (control)", func(t *testing.T) {
-		ports := harness.NewPorts(t)
-		col := harness.Start(t, harness.Options{Config: harness.Render(t, nestingConfig, nestingData{Ports: ports}), Ports: ports})
+		opts := ownPipeline(t, nil, "otlp-http.yaml", "reliability/nesting.yaml")
+		col, ports := harness.Start(t, opts), opts.Ports
 		code, err := post(ports.OTLPHTTP, attack)
 		exitErr := col.WaitExit(30 * time.Second)
 		t.Logf("default limit: %d-level nesting in a %d-byte OTLP/HTTP protobuf request -> status=%d err=%v; collector exit: %v; stack overflow in log: %v",
@@ -148,11 +117,8 @@ func TestDeepNestingNeedsTheHTTPBodyLimit(t *testing.T) {
 	})
 
 	t.Run("max_request_body_size 4 MiB: refused, survives the deepest request that fits", func(t *testing.T) {
-		ports := harness.NewPorts(t)
-		col := harness.Start(t, harness.Options{
-			Config: harness.Render(t, nestingConfig, nestingData{Ports: ports, HTTPLimit: "max_request_body_size: 4194304"}),
-			Ports:  ports,
-		})
+		opts := ownPipeline(t, nil, "otlp-http.yaml", "reliability/nesting.yaml", "reliability/nesting-http-limit.yaml")
+		col, ports := harness.Start(t, opts), opts.Ports
 		code, err := post(ports.OTLPHTTP, attack)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusBadRequest, code, "body too large")
