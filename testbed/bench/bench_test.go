@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -39,12 +38,10 @@ func TestConfigsValidate(t *testing.T) {
 			if miss := Missing(k, have); len(miss) > 0 {
 				t.Skipf("binary lacks %v", miss)
 			}
-			cfg, err := renderConfig(k, ports, tenantPorts, "127.0.0.1:4317", testParams)
+			opts, err := collectorOptions(k, ports, tenantPorts, "127.0.0.1:4317", testParams)
 			require.NoError(t, err)
-			path := filepath.Join(t.TempDir(), "config.yaml")
-			require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-			out, err := exec.Command(bin, "validate", "--config", "file:"+path).CombinedOutput()
-			require.NoError(t, err, "%s\n%s", out, cfg)
+			opts.Dir = t.TempDir()
+			require.NoError(t, harness.Validate(opts))
 		})
 	}
 }
@@ -88,7 +85,9 @@ func TestByteCappedBatchMax(t *testing.T) {
 }
 
 func TestOTTLStatementsCounted(t *testing.T) {
-	assert.Greater(t, OTTLStatements(), 40)
+	n, err := OTTLStatements()
+	require.NoError(t, err)
+	assert.Greater(t, n, 40)
 }
 
 // TestConfigsNormalize checks that configs B and C really perform the same

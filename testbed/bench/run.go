@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -191,10 +190,6 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 			return fail("ports", err)
 		}
 	}
-	cfg, err := renderConfig(cell.Kind, ports, tenantPorts, r.Sink.GRPCAddr(), cell.Params)
-	if err != nil {
-		return fail("config", err)
-	}
 	dir, err := os.MkdirTemp(r.WorkDir, fmt.Sprintf("%s-%s-", cell.Kind, cell.Mode))
 	if err != nil {
 		return fail("work dir", err)
@@ -203,26 +198,17 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 		if cell.Params.PprofPort, err = harness.AllocPort(); err != nil {
 			return fail("ports", err)
 		}
-		cfg, err = renderConfig(cell.Kind, ports, tenantPorts, r.Sink.GRPCAddr(), cell.Params)
-		if err != nil {
-			return fail("config", err)
-		}
 	}
-	env := map[string]string{}
-	if cell.Params.GoMaxProcs > 0 {
-		env["GOMAXPROCS"] = strconv.Itoa(cell.Params.GoMaxProcs)
+	opts, err := collectorOptions(cell.Kind, ports, tenantPorts, r.Sink.GRPCAddr(), cell.Params)
+	if err != nil {
+		return fail("config", err)
 	}
-	if cell.Params.GoMemLimitMiB > 0 {
-		env["GOMEMLIMIT"] = fmt.Sprintf("%dMiB", cell.Params.GoMemLimitMiB)
-	}
-	if cell.Params.GoGC > 0 {
-		env["GOGC"] = strconv.Itoa(cell.Params.GoGC)
-	}
+	opts.Dir, opts.StartTimeout = dir, 60*time.Second
 	sink0, err := r.Sink.Stats()
 	if err != nil {
 		return fail("sink stats", err)
 	}
-	col, err := harness.StartProcess(harness.Options{Config: cfg, Ports: ports, Env: env, Dir: dir, StartTimeout: 60 * time.Second})
+	col, err := harness.StartProcess(opts)
 	if err != nil {
 		return fail("collector starts", err)
 	}

@@ -1,11 +1,11 @@
 // Package harness runs the ocb-built otelcol-mesh binary as a child process
 // for end-to-end tests and benchmarks: it finds the binary, picks free
-// localhost ports, renders a config, waits for the health check, scrapes the
-// collector's own metrics, and always stops what it started.
+// localhost ports (passed to its config files as environment variables),
+// waits for the health check, scrapes the collector's own metrics, and always
+// stops what it started.
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +21,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 )
 
@@ -119,11 +118,17 @@ func OwnPipeline(tb testing.TB, overlays ...string) []string {
 
 // OwnPipelineFiles is OwnPipeline for programs that are not tests.
 func OwnPipelineFiles(overlays ...string) ([]string, error) {
+	return TestdataFiles(append([]string{"collector.yaml"}, overlays...)...)
+}
+
+// TestdataFiles returns the paths of the named files (relative to
+// testbed/testdata), in order.
+func TestdataFiles(names ...string) ([]string, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
 	}
-	return configPaths(root, filepath.Join("testbed", "testdata"), append([]string{"collector.yaml"}, overlays...)), nil
+	return configPaths(root, filepath.Join("testbed", "testdata"), names), nil
 }
 
 func configPaths(root, dir string, names []string) []string {
@@ -177,30 +182,6 @@ func AllocPorts() (Ports, error) {
 		*dst = port
 	}
 	return p, nil
-}
-
-// Render executes a text/template config with data (typically a struct that
-// embeds Ports), failing the test on a template error.
-func Render(tb testing.TB, tmpl string, data any) string {
-	tb.Helper()
-	out, err := RenderConfig(tmpl, data)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
-
-// RenderConfig is Render for programs that are not tests.
-func RenderConfig(tmpl string, data any) (string, error) {
-	t, err := template.New("config").Option("missingkey=error").Parse(tmpl)
-	if err != nil {
-		return "", fmt.Errorf("config template: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, data); err != nil {
-		return "", fmt.Errorf("config template: %w", err)
-	}
-	return buf.String(), nil
 }
 
 // Options configure one collector process.
@@ -294,8 +275,29 @@ func StartProcess(opts Options) (*Collector, error) {
 	return c, nil
 }
 
-func launch(bin string, opts Options) (*Collector, error) {
-	var args []string
+// Validate runs `otelcol-mesh validate` (FindBinary) on the config opts
+// would start, with the same files and environment, in opts.Dir, which must
+// exist. The error carries the binary's output.
+func Validate(opts Options) error {
+	bin, err := FindBinary()
+	if err != nil {
+		return err
+	}
+	cmd, err := command(bin, opts, "validate")
+	if err != nil {
+		return err
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("validate: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// command is the binary's command line for opts (the subcommand first, then
+// a --config per file; Config is written to opts.Dir), in opts.Dir and with
+// opts' environment.
+func command(bin string, opts Options, subcommand ...string) (*exec.Cmd, error) {
+	args := subcommand
 	for _, f := range opts.ConfigFiles {
 		args = append(args, "--config", "file:"+f)
 	}
@@ -306,14 +308,22 @@ func launch(bin string, opts Options) (*Collector, error) {
 		}
 		args = append(args, "--config", "file:"+cfgPath)
 	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = opts.Dir
+	cmd.Env = append(os.Environ(), processEnv(opts)...)
+	return cmd, nil
+}
+
+func launch(bin string, opts Options) (*Collector, error) {
+	cmd, err := command(bin, opts)
+	if err != nil {
+		return nil, err
+	}
 	logPath := filepath.Join(opts.Dir, "collector.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("create log: %w", err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = opts.Dir
-	cmd.Env = append(os.Environ(), processEnv(opts)...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {

@@ -212,7 +212,11 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 	fmt.Printf("load: %d-span requests over %s, %d workers; exporter compression %s; batch %d requested, %d used (cap keeps exports < 3.5 MiB at %.0f B/span x 1.5)\n",
 		o.spansPerRequest, o.protocol, o.workers, o.compression, o.batch, mainParams.BatchSize, perSpan)
-	fmt.Printf("config C has %d OTTL statements\n\n", bench.OTTLStatements())
+	statements, err := bench.OTTLStatements()
+	if err != nil {
+		return 0, fmt.Errorf("config C: %w", err)
+	}
+	fmt.Printf("config C has %d OTTL statements\n\n", statements)
 
 	var results []bench.CellResult
 	runCell := func(c bench.Cell) bench.CellResult {
