@@ -9,15 +9,16 @@ BINARY      := $(CURDIR)/_build/otelcol-mesh
 LOCAL_CONFIG := distribution/config/local.yaml
 # Fuzz time per target inside `make test`; `make fuzz FUZZTIME=5m` digs deeper.
 FUZZTIME    ?= 10s
-# `make bench BENCHFLAGS=-quick` for a 2-minute run; `go run ./testbed/cmd/meshbench -h` lists every knob.
+# `make bench BENCHFLAGS=-quick` for a 2-minute run; `cd testbed && go run ./cmd/meshbench -h` lists every knob.
 BENCHFLAGS  ?=
 
 # Our components, one module each (as upstream's), and the module of the
-# package they share. The root module holds the testbed.
+# package they share. The repository root has no go.mod: the testbed is a
+# module of its own too.
 COMPONENT_MODULES := internal processor/spannormalizerprocessor processor/tenantroutingprocessor extension/tenantheaderextension exporter/tenantlanesexporter
-# Every module `make unit`, `make lint` and `make fuzz` go through (the
-# testbed's tests need the binary and run in `make e2e`).
-MODULES := $(COMPONENT_MODULES) tools deploy/validate
+# Every module `make lint` goes through; `make unit` skips the testbed, whose
+# tests need the binary and run in `make e2e`.
+MODULES := $(COMPONENT_MODULES) tools deploy/validate testbed
 
 # Our component sources: a change to any of them rebuilds the binary.
 COMPONENT_SOURCES := $(shell find processor extension exporter internal -name '*.go' ! -name '*_test.go' 2>/dev/null) \
@@ -58,7 +59,7 @@ unit:
 	@set -e; for m in $(COMPONENT_MODULES) tools; do echo "unit $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done
 
 e2e: $(BINARY)
-	OTELCOL_MESH_BIN=$(BINARY) $(GO) test -race -count=1 ./testbed/...
+	cd testbed && OTELCOL_MESH_BIN=$(BINARY) $(GO) test -race -count=1 ./...
 
 # deploy/validate is its own module: kustomize and the schema validator stay
 # out of the module that ocb builds the binary from.
@@ -66,7 +67,7 @@ deploy-check: $(BINARY)
 	cd deploy/validate && OTELCOL_MESH_BIN=$(BINARY) $(GO) test -race -count=1 ./...
 
 fuzz:
-	@set -e; for m in $(COMPONENT_MODULES) .; do \
+	@set -e; for m in $(COMPONENT_MODULES) testbed; do \
 	  for pkg in $$(cd $$m && $(GO) list ./...); do \
 	    dir=$$(cd $$m && $(GO) list -f '{{.Dir}}' $$pkg); \
 	    for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
@@ -83,13 +84,11 @@ lint: $(STATICCHECK)
 	@if git grep -n --untracked -I -E '\.\./shar[e]d|shar[e]d/(fixtures|schemas)'; then \
 	  echo "the lines above reach outside the repository: copy what they need into it"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(STATICCHECK) ./...
 	@set -e; for m in $(MODULES); do echo "lint $$m"; (cd $$m && $(GO) vet ./... && $(STATICCHECK) ./...); done
-	@set -e; for m in . $(MODULES); do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "go.mod/go.sum of $$m are not tidy: run go mod tidy there"; exit 1; }; done
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "go.mod/go.sum of $$m are not tidy: run go mod tidy there"; exit 1; }; done
 
 bench: $(BINARY)
-	OTELCOL_MESH_BIN=$(BINARY) $(GO) run ./testbed/cmd/meshbench $(BENCHFLAGS)
+	cd testbed && OTELCOL_MESH_BIN=$(BINARY) $(GO) run ./cmd/meshbench $(BENCHFLAGS)
 
 IMAGE_TAG ?= otelcol-mesh:$(shell sed -n 's/^  version: *//p' builder-config.yaml)
 

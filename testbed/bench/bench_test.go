@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,7 +34,6 @@ func TestConfigsValidate(t *testing.T) {
 	tenantPorts, err := allocTenantPorts()
 	require.NoError(t, err)
 	// -disk-queue puts the exporter's queue of A, B, AP and BP on disk.
-	t.Setenv(QueueDirEnv, t.TempDir())
 	disk := testParams
 	disk.DiskQueue = true
 	for _, k := range append(Kinds, NormalizeOnly, RouteOnly, PassthroughTwoStage, ProductTwoStage) {
@@ -44,12 +42,11 @@ func TestConfigsValidate(t *testing.T) {
 				if miss := Missing(k, have); len(miss) > 0 {
 					t.Skipf("binary lacks %v", miss)
 				}
-				cfg, err := renderConfig(k, ports, tenantPorts, "127.0.0.1:4317", p)
+				opts, err := collectorOptions(k, ports, tenantPorts, "127.0.0.1:4317", p)
 				require.NoError(t, err)
-				path := filepath.Join(t.TempDir(), "config.yaml")
-				require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-				out, err := exec.Command(bin, "validate", "--config", "file:"+path).CombinedOutput()
-				require.NoError(t, err, "%s\n%s", out, cfg)
+				opts.Dir = t.TempDir()
+				opts.Env[QueueDirEnv] = t.TempDir()
+				require.NoError(t, harness.Validate(opts))
 			})
 		}
 	}
@@ -94,7 +91,9 @@ func TestByteCappedBatchMax(t *testing.T) {
 }
 
 func TestOTTLStatementsCounted(t *testing.T) {
-	assert.Greater(t, OTTLStatements(), 40)
+	n, err := OTTLStatements()
+	require.NoError(t, err)
+	assert.Greater(t, n, 40)
 }
 
 // TestConfigsNormalize checks that configs B and C really perform the same

@@ -2,7 +2,12 @@ package bench
 
 import (
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/loadgen"
@@ -124,346 +129,139 @@ type CollectorParams struct {
 	DiskQueue bool
 }
 
-// collectorData is what the templates render from.
-type collectorData struct {
-	harness.Ports
-	CollectorParams
-	Sink string
-	// TenantPorts are config C's per-tenant receiver ports.
-	TenantPorts []tenantPort
-	// Normalize and Route select the halves of config B.
-	Normalize, Route bool
-	// ProcessorBatching puts the batch processor into the pipeline;
-	// ExporterBatching turns on the exporter's byte batching (and sizes its
-	// queue in bytes).
-	ProcessorBatching, ExporterBatching bool
-}
-
 type tenantPort struct {
 	Tenant string
 	GRPC   int
 	HTTP   int
 }
 
-const commonHead = `
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-{{- if .MaxConcurrentStreams}}
-        max_concurrent_streams: {{.MaxConcurrentStreams}}
-{{- end}}
-      http:
-        endpoint: 127.0.0.1:{{.OTLPHTTP}}
-`
-
-const commonProcessors = `
-  memory_limiter:
-    check_interval: 100ms
-    limit_mib: {{.MemLimitMiB}}
-    spike_limit_mib: {{.SpikeMiB}}
-`
-
-const telemetry = `
-  telemetry:
-    logs:
-      level: warn
-    metrics:
-      level: normal
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.Metrics}}
-`
-
-// exporter settings shared by every config: the sink's gRPC endpoint, the
-// default sending queue, and the compression under test.
-const exporterBody = `
-    endpoint: {{$.Sink}}
-    tls:
-      insecure: true
-    compression: {{$.Compression}}
-{{- if $.ExporterBatching}}
-    # Without a batch processor in front every incoming request takes a
-    # queue slot: the queue is sized in bytes (the default 1000 requests
-    # fills at max throughput and refuses data; testbed/README.md).
-    sending_queue:
-      enabled: true
-      sizer: bytes
-      queue_size: 268435456
-{{- if $.DiskQueue}}
-      storage: file_storage
-{{- end}}
-      batch:
-        sizer: bytes
-        flush_timeout: 200ms
-        min_size: 1048576
-        max_size: 3145728
-{{- if $.Route}}
-        partition:
-          metadata_keys: [x-scope-orgid]
-{{- end}}
-{{- end}}
-`
-
-// diskQueueExtension is the file_storage the exporter's queue uses with
-// DiskQueue.
-const diskQueueExtension = `
-{{- if and .DiskQueue .ExporterBatching}}
-  file_storage:
-    directory: ${env:` + QueueDirEnv + `}
-    create_directory: true
-{{- end}}`
+// The config files of each kind under testbed/testdata, loaded after
+// collector.yaml in this order (bench/*.yaml say what each adds).
+var (
+	passthroughFiles = []string{"otlp-http.yaml", "bench/collector.yaml", "bench/tempo.yaml", "bench/static-tenant.yaml"}
+	routeFiles       = []string{"otlp-http.yaml", "bench/collector.yaml", "bench/tempo.yaml", "bench/route.yaml"}
+	productFiles     = append(slices.Clone(routeFiles), "bench/normalize.yaml")
+	configFiles      = map[Kind][]string{
+		Passthrough:         passthroughFiles,
+		NormalizeOnly:       append(slices.Clone(passthroughFiles), "bench/normalize.yaml"),
+		RouteOnly:           routeFiles,
+		Product:             productFiles,
+		PassthroughTwoStage: passthroughFiles,
+		ProductTwoStage:     productFiles,
+		OTTL:                {"bench/collector.yaml", configCFile},
+	}
+	// pipelineProcessors is the pipeline of each kind that runs
+	// tempo.yaml (PIPELINE_PROCESSORS): lists replace, so it is stated
+	// whole. Only the two-stage variants batch in front of the exporter.
+	pipelineProcessors = map[Kind]string{
+		Passthrough:         "[memory_limiter]",
+		NormalizeOnly:       "[memory_limiter, spannormalizer]",
+		RouteOnly:           "[memory_limiter, tenantrouting]",
+		Product:             "[memory_limiter, spannormalizer, tenantrouting]",
+		PassthroughTwoStage: "[memory_limiter, batch]",
+		ProductTwoStage:     "[memory_limiter, spannormalizer, tenantrouting, batch]",
+	}
+)
 
 // QueueDirEnv names the directory of the disk queue (DiskQueue).
 const QueueDirEnv = "MESHBENCH_QUEUE_DIR"
 
-const configA = `
-extensions:` + diskQueueExtension + `
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-{{- if .PprofPort}}
-  pprof:
-    endpoint: 127.0.0.1:{{.PprofPort}}
-{{- end}}
-` + commonHead + `
-processors:` + commonProcessors + `
-{{- if .ProcessorBatching}}
-  batch:
-    send_batch_size: {{.BatchSize}}
-    send_batch_max_size: {{.BatchMax}}
-    timeout: 200ms
-{{- end}}
-exporters:
-  otlp_grpc/tempo:` + exporterBody + `
-    headers:
-      X-Scope-OrgID: ` + StaticTenant + `
-service:
-  extensions: [{{if and .DiskQueue .ExporterBatching}}file_storage, {{end}}health_check{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter{{if .ProcessorBatching}}, batch{{end}}]
-      exporters: [otlp_grpc/tempo]
-`
+// configCFile holds config C, its OTTL statements included.
+const configCFile = "bench/c.yaml"
 
-// configB is the product pipeline of DESIGN.md section 1 without
-// k8s_attributes (no cluster here: the generator already puts
-// k8s.namespace.name on every resource, as k8s_attributes would). With
-// only one of Normalize and Route it is one half of B (B1, B2).
-const configB = `
-extensions:` + diskQueueExtension + `
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-{{- if .PprofPort}}
-  pprof:
-    endpoint: 127.0.0.1:{{.PprofPort}}
-{{- end}}
-{{- if .Route}}
-  tenantheader:
-    header: X-Scope-OrgID
-    metadata_key: x-scope-orgid
-{{- end}}
-` + commonHead + `
-processors:` + commonProcessors + `
-{{- if .Normalize}}
-  spannormalizer: {}
-{{- end}}
-{{- if .Route}}
-  tenantrouting:
-    rules:
-      - namespaces: {istio-system: platform, ingress-nginx: platform}
-      - namespace_prefix: team-
-    default_tenant: platform
-    edge_namespaces: [istio-system, ingress-nginx]
-    platform_tenant: platform
-    metadata_key: x-scope-orgid
-{{- end}}
-{{- if .ProcessorBatching}}
-  batch:
-    send_batch_size: {{.BatchSize}}
-    send_batch_max_size: {{.BatchMax}}
-    timeout: 200ms
-{{- if .Route}}
-    metadata_keys: [x-scope-orgid]
-{{- end}}
-{{- end}}
-exporters:
-  otlp_grpc/tempo:` + exporterBody + `
-{{- if .Route}}
-    auth:
-      authenticator: tenantheader
-{{- else}}
-    headers:
-      X-Scope-OrgID: ` + StaticTenant + `
-{{- end}}
-service:
-  extensions: [{{if and .DiskQueue .ExporterBatching}}file_storage, {{end}}health_check{{if .Route}}, tenantheader{{end}}{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter{{if .Normalize}}, spannormalizer{{end}}{{if .Route}}, tenantrouting{{end}}{{if .ProcessorBatching}}, batch{{end}}]
-      exporters: [otlp_grpc/tempo]
-`
-
-// configC is how a user does it today with this release's upstream
-// components. The normalization is written as transform statements (below).
-// The tenant split cannot be done inside the collector at v0.161: the
-// routing connector is not available, the filter processor is not in the
-// distribution, and the transform processor cannot drop spans (no OTTL
-// function removes a span). So the split is static and happens at the
-// sender: one OTLP receiver per tenant, each feeding its own pipeline
-// (memory_limiter -> transform -> batch) and its own exporter with a static
-// X-Scope-OrgID header. The generator sends each tenant's spans to that
-// tenant's receiver, and every edge span twice (to its team's receiver and
-// the platform's), as a gateway with two exporters would.
-const configC = `
-extensions:` + diskQueueExtension + `
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-{{- if .PprofPort}}
-  pprof:
-    endpoint: 127.0.0.1:{{.PprofPort}}
-{{- end}}
-receivers:
-{{- range .TenantPorts}}
-  otlp/{{.Tenant}}:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.GRPC}}
-      http:
-        endpoint: 127.0.0.1:{{.HTTP}}
-{{- end}}
-processors:` + commonProcessors + `
-  batch:
-    send_batch_size: {{.BatchSize}}
-    send_batch_max_size: {{.BatchMax}}
-    timeout: 200ms
-  transform/normalize:
-    error_mode: ignore
-    trace_statements:
-` + ottlNormalize + `
-exporters:
-{{- range .TenantPorts}}
-  otlp_grpc/{{.Tenant}}:` + exporterBody + `
-    headers:
-      X-Scope-OrgID: {{.Tenant}}
-{{- end}}
-service:
-  extensions: [health_check{{if .PprofPort}}, pprof{{end}}]` + telemetry + `
-  pipelines:
-{{- range .TenantPorts}}
-    traces/{{.Tenant}}:
-      receivers: [otlp/{{.Tenant}}]
-      processors: [memory_limiter, transform/normalize, batch]
-      exporters: [otlp_grpc/{{.Tenant}}]
-{{- end}}
-`
-
-// ottlNormalize is spannormalizer's rewrite (DESIGN.md section 5) as OTTL,
-// the way a user would write it by hand: Envoy/Istio spans (component=proxy,
-// every tag a string) and ingress-nginx spans (scope nginx). The cache holds
-// regex captures per span.
-const ottlNormalize = `      - context: span
-        conditions:
-          - attributes["component"] == "proxy"
-        statements:
-          - set(resource.attributes["service.name"], attributes["istio.canonical_service"]) where attributes["istio.canonical_service"] != nil
-          - set(resource.attributes["service.namespace"], attributes["istio.namespace"]) where attributes["istio.namespace"] != nil
-          - set(resource.attributes["k8s.namespace.name"], attributes["istio.namespace"]) where attributes["istio.namespace"] != nil
-          - set(resource.attributes["service.version"], attributes["istio.canonical_revision"]) where attributes["istio.canonical_revision"] != nil
-          - merge_maps(cache, ExtractPatterns(attributes["node_id"], "^[a-z]+~[^~]*~(?P<pod>[^.~]+)\\."), "upsert") where attributes["node_id"] != nil
-          - set(resource.attributes["k8s.pod.name"], cache["pod"]) where cache["pod"] != nil
-          - set(attributes["http.request.method"], attributes["http.method"]) where attributes["http.method"] != nil
-          - set(attributes["http.response.status_code"], Int(attributes["http.status_code"])) where attributes["http.status_code"] != nil
-          - set(attributes["user_agent.original"], attributes["user_agent"]) where attributes["user_agent"] != nil
-          - set(attributes["network.protocol.version"], attributes["http.protocol"]) where attributes["http.protocol"] != nil
-          - replace_pattern(attributes["network.protocol.version"], "^HTTP/", "")
-          - set(attributes["network.peer.address"], attributes["peer.address"]) where kind == SPAN_KIND_SERVER and attributes["peer.address"] != nil
-          - set(attributes["client.address"], attributes["peer.address"]) where kind == SPAN_KIND_CLIENT and attributes["peer.address"] != nil
-          - set(attributes["http.request.body.size"], Int(attributes["request_size"])) where attributes["request_size"] != nil
-          - set(attributes["http.response.body.size"], Int(attributes["response_size"])) where attributes["response_size"] != nil
-          - set(attributes["url.full"], attributes["http.url"]) where kind == SPAN_KIND_CLIENT and attributes["http.url"] != nil
-          - merge_maps(cache, ExtractPatterns(attributes["http.url"], "^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://[^/?#]*(?P<path>[^?#]*)(?:\\?(?P<query>[^#]*))?"), "upsert") where attributes["http.url"] != nil
-          - set(attributes["url.scheme"], cache["scheme"]) where kind == SPAN_KIND_SERVER and cache["scheme"] != nil
-          - set(attributes["url.path"], cache["path"]) where kind == SPAN_KIND_SERVER and cache["path"] != nil
-          - set(attributes["url.query"], cache["query"]) where kind == SPAN_KIND_SERVER and cache["query"] != nil and cache["query"] != ""
-          - merge_maps(cache, ExtractPatterns(attributes["upstream_cluster"], "^outbound\\|(?P<port>[0-9]+)\\|[^|]*\\|(?P<host>(?P<svc>[^.|]+)\\.(?P<ns>[^.|]+)\\.svc[^|]*)$"), "upsert") where attributes["upstream_cluster"] != nil
-          - set(attributes["peer.service"], cache["svc"]) where cache["svc"] != nil
-          - set(attributes["server.address"], cache["host"]) where cache["host"] != nil
-          - set(attributes["server.port"], Int(cache["port"])) where cache["port"] != nil
-          - set(attributes["mesh.destination.namespace"], cache["ns"]) where cache["ns"] != nil and IsMatch(attributes["node_id"], "^router~")
-          - set(cache["tpl"], cache["path"]) where cache["path"] != nil
-          - replace_pattern(cache["tpl"], "/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\b", "/{id}")
-          - replace_pattern(cache["tpl"], "/[0-9a-fA-F]{16,}\\b", "/{id}")
-          - replace_pattern(cache["tpl"], "/[0-9]+\\b", "/{id}")
-          - set(name, Concat([attributes["http.request.method"], cache["tpl"]], " ")) where attributes["http.request.method"] != nil and cache["tpl"] != nil
-          - set(status.code, STATUS_CODE_UNSET)
-          - set(status.code, STATUS_CODE_ERROR) where attributes["http.response.status_code"] != nil and attributes["http.response.status_code"] >= 500
-          - set(status.code, STATUS_CODE_ERROR) where kind == SPAN_KIND_CLIENT and attributes["http.response.status_code"] != nil and attributes["http.response.status_code"] >= 400
-          - set(status.message, "upstream connection failure") where attributes["response_flags"] == "UF"
-          - set(status.message, "no healthy upstream") where attributes["response_flags"] == "UH"
-          - set(status.message, "upstream retry limit exceeded") where attributes["response_flags"] == "URX"
-          - set(status.message, "no route configured") where attributes["response_flags"] == "NR"
-          - delete_matching_keys(attributes, "^(http\\.(method|status_code|url|protocol)|user_agent|peer\\.address|request_size|response_size|error)$")
-      - context: span
-        conditions:
-          - instrumentation_scope.name == "nginx"
-        statements:
-          - set(attributes["http.request.method"], attributes["http.method"]) where attributes["http.method"] != nil
-          - set(attributes["http.response.status_code"], attributes["http.status_code"]) where attributes["http.status_code"] != nil
-          - set(attributes["url.scheme"], attributes["http.scheme"]) where attributes["http.scheme"] != nil
-          - merge_maps(cache, ExtractPatterns(attributes["http.target"], "^(?P<path>[^?#]*)(?:\\?(?P<query>[^#]*))?"), "upsert") where attributes["http.target"] != nil
-          - set(attributes["url.path"], cache["path"]) where cache["path"] != nil
-          - set(attributes["url.query"], cache["query"]) where cache["query"] != nil and cache["query"] != ""
-          - set(attributes["network.protocol.version"], attributes["http.flavor"]) where attributes["http.flavor"] != nil
-          - set(attributes["user_agent.original"], attributes["http.user_agent"]) where attributes["http.user_agent"] != nil
-          - set(attributes["server.address"], attributes["http.server_name"]) where attributes["http.server_name"] != nil
-          - set(attributes["server.port"], attributes["net.host.port"]) where attributes["net.host.port"] != nil
-          - set(attributes["client.address"], attributes["net.peer.ip"]) where attributes["net.peer.ip"] != nil
-          - set(attributes["client.port"], attributes["net.peer.port"]) where attributes["net.peer.port"] != nil
-          - set(attributes["peer.service"], attributes["ingress.service_name"]) where attributes["ingress.service_name"] != nil
-          - set(attributes["mesh.destination.namespace"], attributes["ingress.namespace"]) where attributes["ingress.namespace"] != nil
-          - set(cache["tpl"], cache["path"]) where cache["path"] != nil
-          - replace_pattern(cache["tpl"], "/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\b", "/{id}")
-          - replace_pattern(cache["tpl"], "/[0-9a-fA-F]{16,}\\b", "/{id}")
-          - replace_pattern(cache["tpl"], "/[0-9]+\\b", "/{id}")
-          - set(name, Concat([attributes["http.request.method"], cache["tpl"]], " ")) where attributes["http.request.method"] != nil and cache["tpl"] != nil
-          - set(status.code, STATUS_CODE_UNSET)
-          - set(status.code, STATUS_CODE_ERROR) where attributes["http.response.status_code"] != nil and attributes["http.response.status_code"] >= 500
-          - delete_matching_keys(attributes, "^(http\\.(method|status_code|target|scheme|flavor|user_agent|server_name|host)|net\\.(host|peer)\\.(port|ip))$")`
-
-// OTTLStatements counts the OTTL statements of config C, for the report.
-func OTTLStatements() int {
-	n := 0
-	for _, line := range strings.Split(ottlNormalize, "\n") {
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "- ") && strings.Contains(t, "(") && !strings.Contains(t, "context:") &&
-			!strings.HasPrefix(t, `- attributes[`) && !strings.HasPrefix(t, "- instrumentation_scope") {
-			n++
-		}
-	}
-	return n
+// routes reports whether kind k sets the tenant per export (tenantheader).
+func (k Kind) routes() bool {
+	return k == Product || k == RouteOnly || k == ProductTwoStage
 }
 
-// renderConfig builds the collector config of kind k.
-func renderConfig(k Kind, ports harness.Ports, tenantPorts []tenantPort, sink string, p CollectorParams) (string, error) {
-	tmpl := map[Kind]string{Passthrough: configA, Product: configB, OTTL: configC, NormalizeOnly: configB, RouteOnly: configB,
-		PassthroughTwoStage: configA, ProductTwoStage: configB}[k]
-	if tmpl == "" {
-		return "", fmt.Errorf("unknown config %q", k)
+// OTTLStatements counts the OTTL statements of config C, for the report.
+func OTTLStatements() (int, error) {
+	paths, err := harness.TestdataFiles(configCFile)
+	if err != nil {
+		return 0, err
 	}
-	product := k == Product || k == ProductTwoStage
-	twoStage := k == PassthroughTwoStage || k == ProductTwoStage
-	// C is upstream as a user runs it today: the batch processor alone.
-	return harness.RenderConfig(tmpl, collectorData{
-		Ports: ports, CollectorParams: p, Sink: sink, TenantPorts: tenantPorts,
-		Normalize: product || k == NormalizeOnly, Route: product || k == RouteOnly,
-		ProcessorBatching: twoStage || k == OTTL, ExporterBatching: k != OTTL,
-	})
+	raw, err := os.ReadFile(paths[0])
+	if err != nil {
+		return 0, err
+	}
+	var cfg struct {
+		Processors struct {
+			Transform struct {
+				TraceStatements []struct {
+					Statements []string `yaml:"statements"`
+				} `yaml:"trace_statements"`
+			} `yaml:"transform/normalize"`
+		} `yaml:"processors"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		return 0, fmt.Errorf("%s: %w", paths[0], err)
+	}
+	n := 0
+	for _, group := range cfg.Processors.Transform.TraceStatements {
+		n += len(group.Statements)
+	}
+	return n, nil
+}
+
+// collectorOptions is the config of kind k's collector on ports (and, for
+// C, tenantPorts), exporting to sink, with p's parameters as the files'
+// environment variables.
+func collectorOptions(k Kind, ports harness.Ports, tenantPorts []tenantPort, sink string, p CollectorParams) (harness.Options, error) {
+	files, ok := configFiles[k]
+	if !ok {
+		return harness.Options{}, fmt.Errorf("unknown config %q", k)
+	}
+	paths, err := harness.OwnPipelineFiles(files...)
+	if err != nil {
+		return harness.Options{}, err
+	}
+	env := map[string]string{
+		"SINK_GRPC":     sink,
+		"COMPRESSION":   p.Compression,
+		"MEM_LIMIT_MIB": strconv.Itoa(p.MemLimitMiB),
+		"SPIKE_MIB":     strconv.Itoa(p.SpikeMiB),
+		"BATCH_SIZE":    strconv.Itoa(p.BatchSize),
+		"BATCH_MAX":     strconv.Itoa(p.BatchMax),
+		// 0 is grpc-go's default, unbounded.
+		"MAX_CONCURRENT_STREAMS": strconv.Itoa(p.MaxConcurrentStreams),
+	}
+	for _, tp := range tenantPorts {
+		env["C_GRPC_"+strings.ToUpper(tp.Tenant)] = fmt.Sprintf("127.0.0.1:%d", tp.GRPC)
+		env["C_HTTP_"+strings.ToUpper(tp.Tenant)] = fmt.Sprintf("127.0.0.1:%d", tp.HTTP)
+	}
+	if p.GoMaxProcs > 0 {
+		env["GOMAXPROCS"] = strconv.Itoa(p.GoMaxProcs)
+	}
+	if p.GoMemLimitMiB > 0 {
+		env["GOMEMLIMIT"] = fmt.Sprintf("%dMiB", p.GoMemLimitMiB)
+	}
+	if p.GoGC > 0 {
+		env["GOGC"] = strconv.Itoa(p.GoGC)
+	}
+	extensions := []string{"health_check"}
+	if k.routes() {
+		extensions = append(extensions, "tenantheader")
+	}
+	if p.PprofPort > 0 {
+		extensions = append(extensions, "pprof")
+	}
+	if procs, ok := pipelineProcessors[k]; ok { // all but C
+		env["PIPELINE_PROCESSORS"] = procs
+		if p.DiskQueue {
+			extensions = append(extensions, "file_storage")
+			paths, err = harness.OwnPipelineFiles(append(slices.Clone(files), "bench/disk-queue.yaml")...)
+			if err != nil {
+				return harness.Options{}, err
+			}
+		}
+	}
+	env["SERVICE_EXTENSIONS"] = "[" + strings.Join(extensions, ", ") + "]"
+	opts := harness.Options{ConfigFiles: paths, Ports: ports, Env: env}
+	if p.PprofPort > 0 {
+		// C states its own extensions list: restate it with pprof.
+		opts.Config = fmt.Sprintf("extensions:\n  pprof:\n    endpoint: 127.0.0.1:%d\nservice:\n  extensions: %s\n", p.PprofPort, env["SERVICE_EXTENSIONS"])
+	}
+	return opts, nil
 }
 
 // allocTenantPorts gives each tenant of config C a gRPC and an HTTP port.

@@ -194,10 +194,6 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 			return fail("ports", err)
 		}
 	}
-	cfg, err := renderConfig(cell.Kind, ports, tenantPorts, r.Sink.GRPCAddr(), cell.Params)
-	if err != nil {
-		return fail("config", err)
-	}
 	dir, err := os.MkdirTemp(r.WorkDir, fmt.Sprintf("%s-%s-", cell.Kind, cell.Mode))
 	if err != nil {
 		return fail("work dir", err)
@@ -206,29 +202,20 @@ func (r *Runner) Run(ctx context.Context, cell Cell) CellResult {
 		if cell.Params.PprofPort, err = harness.AllocPort(); err != nil {
 			return fail("ports", err)
 		}
-		cfg, err = renderConfig(cell.Kind, ports, tenantPorts, r.Sink.GRPCAddr(), cell.Params)
-		if err != nil {
-			return fail("config", err)
-		}
 	}
-	var env []string
-	if cell.Params.GoMaxProcs > 0 {
-		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", cell.Params.GoMaxProcs))
+	opts, err := collectorOptions(cell.Kind, ports, tenantPorts, r.Sink.GRPCAddr(), cell.Params)
+	if err != nil {
+		return fail("config", err)
 	}
-	if cell.Params.GoMemLimitMiB > 0 {
-		env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", cell.Params.GoMemLimitMiB))
-	}
-	if cell.Params.GoGC > 0 {
-		env = append(env, fmt.Sprintf("GOGC=%d", cell.Params.GoGC))
-	}
+	opts.Dir, opts.StartTimeout = dir, 60*time.Second
 	if cell.Params.DiskQueue {
-		env = append(env, QueueDirEnv+"="+filepath.Join(dir, "queue"))
+		opts.Env[QueueDirEnv] = filepath.Join(dir, "queue")
 	}
 	sink0, err := r.Sink.Stats()
 	if err != nil {
 		return fail("sink stats", err)
 	}
-	col, err := harness.StartProcess(harness.Options{Config: cfg, Ports: ports, Env: env, Dir: dir, StartTimeout: 60 * time.Second})
+	col, err := harness.StartProcess(opts)
 	if err != nil {
 		return fail("collector starts", err)
 	}

@@ -22,16 +22,6 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
-// localEnv moves the shipped local config onto the test's free ports.
-func localEnv(p harness.Ports) []string {
-	return []string{
-		fmt.Sprintf("OTLP_GRPC_ENDPOINT=127.0.0.1:%d", p.OTLPGRPC),
-		fmt.Sprintf("OTLP_HTTP_ENDPOINT=127.0.0.1:%d", p.OTLPHTTP),
-		fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", p.Health),
-		fmt.Sprintf("METRICS_PORT=%d", p.Metrics),
-	}
-}
-
 // startLocalTempo runs the shipped local.yaml + local-tempo.yaml (the config
 // behind `TEMPO_ENDPOINT=... make run`) on free ports, exporting to a fresh
 // Tempo-like sink, with defaultTenant as TEMPO_TENANT.
@@ -39,11 +29,10 @@ func startLocalTempo(t *testing.T, defaultTenant string) (*harness.Collector, *t
 	t.Helper()
 	sink := startSink(t)
 	ports := harness.NewPorts(t)
-	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
 	col := harness.Start(t, harness.Options{
-		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
+		ConfigFiles: harness.ShippedConfigs(t, "local.yaml", "local-tempo.yaml"),
 		Ports:       ports,
-		Env:         append(localEnv(ports), "TEMPO_ENDPOINT="+sink.GRPCAddr(), "TEMPO_TENANT="+defaultTenant),
+		Env:         map[string]string{"TEMPO_ENDPOINT": sink.GRPCAddr(), "TEMPO_TENANT": defaultTenant},
 	})
 	return col, sink, ports
 }
@@ -64,11 +53,9 @@ func postFixture(t *testing.T, port int, name string) {
 // the third copy carries the learned name.
 func TestLocalConfigPrintsSpans(t *testing.T) {
 	ports := harness.NewPorts(t)
-	root := harness.RepoRoot(t)
 	col := harness.Start(t, harness.Options{
-		ConfigFiles: []string{filepath.Join(root, "distribution", "config", "local.yaml")},
+		ConfigFiles: harness.ShippedConfigs(t, "local.yaml"),
 		Ports:       ports,
-		Env:         localEnv(ports),
 	})
 	for range 3 {
 		postFixture(t, ports.OTLPHTTP, "istio-gateway.json")

@@ -20,60 +20,6 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
-// propagationConfig is the product pipeline with spannormalizer's context
-// diagnostics on: otlp -> spannormalizer -> tenantrouting -> batch ->
-// otlp_grpc (tenant header from tenantheader) -> the Tempo-like sink.
-const propagationConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-  tenantheader: {}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-      http:
-        endpoint: 127.0.0.1:{{.OTLPHTTP}}
-processors:
-  spannormalizer:
-    context_diagnostics:
-      enabled: true
-      exclude_namespaces: [jobs]
-  tenantrouting:
-    rules:
-      - namespaces: {istio-system: platform}
-      - namespace_prefix: team-
-    default_tenant: platform
-    edge_namespaces: [istio-system]
-    platform_tenant: platform
-  batch:
-    metadata_keys: [x-scope-orgid]
-    timeout: 100ms
-exporters:
-  otlp_grpc/tempo:
-    endpoint: {{.Sink}}
-    tls:
-      insecure: true
-    auth:
-      authenticator: tenantheader
-service:
-  extensions: [health_check, tenantheader]
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.Metrics}}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [spannormalizer, tenantrouting, batch]
-      exporters: [otlp_grpc/tempo]
-`
-
 const (
 	contextBreaks     = "otelcol_processor_spannormalizer_context_breaks"
 	contextPropagated = "otelcol_processor_spannormalizer_context_propagated"
@@ -129,11 +75,9 @@ func TestContextPropagationDiagnostics(t *testing.T) {
 	t.Cleanup(sink.Stop)
 	ports := harness.NewPorts(t)
 	col := harness.Start(t, harness.Options{
-		Config: harness.Render(t, propagationConfig, struct {
-			harness.Ports
-			Sink string
-		}{ports, sink.GRPCAddr()}),
-		Ports: ports,
+		ConfigFiles: harness.OwnPipeline(t, "otlp-http.yaml", "e2e/propagation.yaml"),
+		Ports:       ports,
+		Env:         map[string]string{"SINK_GRPC": sink.GRPCAddr()},
 	})
 
 	const (

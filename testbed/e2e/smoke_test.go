@@ -19,57 +19,6 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
-// smokeConfig is the minimal product pipeline with a static tenant header:
-// otlp -> memory_limiter -> batch -> otlp_grpc to the Tempo-like sink.
-const smokeConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-      http:
-        endpoint: 127.0.0.1:{{.OTLPHTTP}}
-processors:
-  memory_limiter:
-    check_interval: 1s
-    limit_mib: 256
-    spike_limit_mib: 64
-  batch:
-    send_batch_size: 256
-    send_batch_max_size: 512
-    timeout: 100ms
-exporters:
-  otlp_grpc/tempo:
-    endpoint: {{.Sink}}
-    tls:
-      insecure: true
-    headers:
-      X-Scope-OrgID: smoke
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.Metrics}}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter, batch]
-      exporters: [otlp_grpc/tempo]
-`
-
-type smokeData struct {
-	harness.Ports
-	Sink string
-}
-
 func startSink(t *testing.T) *temposink.Sink {
 	t.Helper()
 	sink, err := temposink.Start(temposink.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
@@ -109,8 +58,9 @@ func TestSmokeEverySpanArrivesOnce(t *testing.T) {
 	sink := startSink(t)
 	ports := harness.NewPorts(t)
 	col := harness.Start(t, harness.Options{
-		Config: harness.Render(t, smokeConfig, smokeData{Ports: ports, Sink: sink.GRPCAddr()}),
-		Ports:  ports,
+		ConfigFiles: harness.OwnPipeline(t, "otlp-http.yaml", "e2e/smoke.yaml"),
+		Ports:       ports,
+		Env:         map[string]string{"SINK_GRPC": sink.GRPCAddr()},
 	})
 
 	const perTransport = 300

@@ -231,7 +231,7 @@ func TestTenantIsolationWithRealK8sAttributes(t *testing.T) {
 			col := harness.Start(t, harness.Options{
 				Config: tenancyCollectorConfig(t, ports, sink.GRPCAddr(), queueDir),
 				Ports:  ports,
-				Env:    []string{"KUBECONFIG=" + kubeconfig},
+				Env:    map[string]string{"KUBECONFIG": kubeconfig},
 			})
 			spoof := map[string]string{"X-Scope-OrgID": "beta"}
 

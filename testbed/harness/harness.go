@@ -1,24 +1,26 @@
 // Package harness runs the ocb-built otelcol-mesh binary as a child process
 // for end-to-end tests and benchmarks: it finds the binary, picks free
-// localhost ports, renders a config, waits for the health check, scrapes the
-// collector's own metrics, and always stops what it started.
+// localhost ports (passed to its config files as environment variables),
+// waits for the health check, scrapes the collector's own metrics, and always
+// stops what it started.
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 )
 
@@ -53,7 +55,7 @@ func FindBinary() (string, error) {
 	return path, nil
 }
 
-// RepoRoot is the directory holding go.mod, found from this source file.
+// RepoRoot is the repository's root directory, found from this source file.
 func RepoRoot(tb testing.TB) string {
 	tb.Helper()
 	root, err := repoRoot()
@@ -63,12 +65,78 @@ func RepoRoot(tb testing.TB) string {
 	return root
 }
 
+// rootMarker is a file only the repository's root holds. It is not go.mod:
+// the root has none (every module, the testbed's too, is a subdirectory).
+const rootMarker = "builder-config.yaml"
+
+// repoRoot walks up from this source file (then, when the binary was built
+// with -trimpath, from the working directory) to the directory holding
+// rootMarker.
 func repoRoot() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("harness: cannot locate its own source file")
+	var starts []string
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		starts = append(starts, filepath.Dir(file))
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")), nil
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	for _, dir := range starts {
+		for {
+			if _, err := os.Stat(filepath.Join(dir, rootMarker)); err == nil {
+				return dir, nil
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return "", fmt.Errorf("harness: no %s above this source file or the working directory %v", rootMarker, starts)
+}
+
+// ShippedConfigs returns the paths of the named shipped configs
+// (distribution/config/<name>), in order, for Options.ConfigFiles.
+func ShippedConfigs(tb testing.TB, names ...string) []string {
+	tb.Helper()
+	return configPaths(RepoRoot(tb), filepath.Join("distribution", "config"), names)
+}
+
+// OwnPipeline returns the config files of a collector with a pipeline of its
+// own, for Options.ConfigFiles: testbed/testdata/collector.yaml (the health
+// check, the OTLP receiver and the metrics endpoint on Options.Ports) and
+// then each overlay, a path relative to testbed/testdata. Overlays merge
+// maps and replace lists, later ones winning.
+func OwnPipeline(tb testing.TB, overlays ...string) []string {
+	tb.Helper()
+	files, err := OwnPipelineFiles(overlays...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return files
+}
+
+// OwnPipelineFiles is OwnPipeline for programs that are not tests.
+func OwnPipelineFiles(overlays ...string) ([]string, error) {
+	return TestdataFiles(append([]string{"collector.yaml"}, overlays...)...)
+}
+
+// TestdataFiles returns the paths of the named files (relative to
+// testbed/testdata), in order.
+func TestdataFiles(names ...string) ([]string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return configPaths(root, filepath.Join("testbed", "testdata"), names), nil
+}
+
+func configPaths(root, dir string, names []string) []string {
+	paths := make([]string, len(names))
+	for i, n := range names {
+		paths[i] = filepath.Join(root, dir, filepath.FromSlash(n))
+	}
+	return paths
 }
 
 // FixturesDir is examples/: the proxy spans the README posts to `make run`.
@@ -83,6 +151,18 @@ type Ports struct {
 	OTLPHTTP int
 	Health   int
 	Metrics  int
+}
+
+// Env names the ports as the environment variables that the shipped
+// local.yaml and testbed/testdata/collector.yaml read. The harness sets them
+// for every collector it starts on these ports.
+func (p Ports) Env() map[string]string {
+	return map[string]string{
+		"OTLP_GRPC_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", p.OTLPGRPC),
+		"OTLP_HTTP_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", p.OTLPHTTP),
+		"HEALTH_CHECK_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", p.Health),
+		"METRICS_PORT":          strconv.Itoa(p.Metrics),
+	}
 }
 
 // NewPorts allocates the four ports a collector config needs.
@@ -104,42 +184,21 @@ func AllocPorts() (Ports, error) {
 	return p, nil
 }
 
-// Render executes a text/template config with data (typically a struct that
-// embeds Ports), failing the test on a template error.
-func Render(tb testing.TB, tmpl string, data any) string {
-	tb.Helper()
-	out, err := RenderConfig(tmpl, data)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
-
-// RenderConfig is Render for programs that are not tests.
-func RenderConfig(tmpl string, data any) (string, error) {
-	t, err := template.New("config").Option("missingkey=error").Parse(tmpl)
-	if err != nil {
-		return "", fmt.Errorf("config template: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, data); err != nil {
-		return "", fmt.Errorf("config template: %w", err)
-	}
-	return buf.String(), nil
-}
-
 // Options configure one collector process.
 type Options struct {
-	// Config is the YAML config text. Leave it empty to run only ConfigFiles.
-	Config string
-	// ConfigFiles are config files loaded before Config (later ones override
-	// earlier ones, as with repeated --config flags).
+	// ConfigFiles are the config files, each passed with its own --config
+	// (later ones override earlier ones: maps merge, lists are replaced).
+	// They read their ports and the test's addresses with ${env:...}.
 	ConfigFiles []string
+	// Config is YAML text loaded after ConfigFiles, for an overlay a test
+	// generates. Leave it empty to run only ConfigFiles.
+	Config string
 	// Ports must match the config: Health is polled for readiness and
-	// Metrics is scraped by Metrics.
+	// Metrics is scraped by Metrics. When set, they are passed to the
+	// process as the variables of Ports.Env.
 	Ports Ports
-	// Env adds environment variables (KEY=VALUE) to the process.
-	Env []string
+	// Env adds environment variables to the process (over the Ports').
+	Env map[string]string
 	// StartTimeout bounds the wait for the health check (default 60s).
 	StartTimeout time.Duration
 	// Dir is the working directory; a test temp dir when empty.
@@ -216,8 +275,29 @@ func StartProcess(opts Options) (*Collector, error) {
 	return c, nil
 }
 
-func launch(bin string, opts Options) (*Collector, error) {
-	var args []string
+// Validate runs `otelcol-mesh validate` (FindBinary) on the config opts
+// would start, with the same files and environment, in opts.Dir, which must
+// exist. The error carries the binary's output.
+func Validate(opts Options) error {
+	bin, err := FindBinary()
+	if err != nil {
+		return err
+	}
+	cmd, err := command(bin, opts, "validate")
+	if err != nil {
+		return err
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("validate: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// command is the binary's command line for opts (the subcommand first, then
+// a --config per file; Config is written to opts.Dir), in opts.Dir and with
+// opts' environment.
+func command(bin string, opts Options, subcommand ...string) (*exec.Cmd, error) {
+	args := subcommand
 	for _, f := range opts.ConfigFiles {
 		args = append(args, "--config", "file:"+f)
 	}
@@ -228,14 +308,22 @@ func launch(bin string, opts Options) (*Collector, error) {
 		}
 		args = append(args, "--config", "file:"+cfgPath)
 	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = opts.Dir
+	cmd.Env = append(os.Environ(), processEnv(opts)...)
+	return cmd, nil
+}
+
+func launch(bin string, opts Options) (*Collector, error) {
+	cmd, err := command(bin, opts)
+	if err != nil {
+		return nil, err
+	}
 	logPath := filepath.Join(opts.Dir, "collector.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("create log: %w", err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = opts.Dir
-	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
@@ -249,6 +337,21 @@ func launch(bin string, opts Options) (*Collector, error) {
 		close(c.done)
 	}()
 	return c, nil
+}
+
+// processEnv is the KEY=VALUE list of the ports' variables (when the ports
+// are set) and opts.Env, which wins, in a stable order.
+func processEnv(opts Options) []string {
+	vars := map[string]string{}
+	if opts.Ports != (Ports{}) {
+		maps.Copy(vars, opts.Ports.Env())
+	}
+	maps.Copy(vars, opts.Env)
+	env := make([]string, 0, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, k+"="+vars[k])
+	}
+	return env
 }
 
 // PID is the process ID.

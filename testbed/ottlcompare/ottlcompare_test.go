@@ -135,7 +135,7 @@ func TestOTTLEquivalent(t *testing.T) {
 // the copy of the input alone, spannormalizer, and the same rewrite as
 // transform-processor OTTL. Subtract copy_only for the processing cost.
 //
-//	go test -run '^$' -bench NormalizeVsOTTL -benchmem ./testbed/ottlcompare/
+//	cd testbed && go test -run '^$' -bench NormalizeVsOTTL -benchmem ./ottlcompare/
 func BenchmarkNormalizeVsOTTL(b *testing.B) {
 	in, spans := mix(b)
 	run := func(b *testing.B, p consumer.Traces) {

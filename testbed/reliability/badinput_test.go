@@ -25,42 +25,6 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
-// badInputConfig is the product pipeline shape with both OTLP protocols at
-// their default limits (gRPC 4 MiB messages, HTTP 20 MiB bodies).
-var badInputConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-      http:
-        endpoint: 127.0.0.1:{{.OTLPHTTP}}
-processors:
-  memory_limiter:
-    check_interval: 1s
-    limit_mib: 512
-    spike_limit_mib: 128
-  batch:
-    send_batch_size: 1024
-    send_batch_max_size: 2048
-    timeout: 200ms
-exporters:
-  otlp_grpc/tempo:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: badinput}` + recommendedQueueNoStorage + `
-service:
-  extensions: [health_check]` + telemetryBlock + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter, batch]
-      exporters: [otlp_grpc/tempo]
-`
-
 // rawCodec lets a gRPC client send arbitrary bytes as the request message.
 type rawCodec struct{}
 
@@ -137,11 +101,8 @@ type badResult struct {
 // the test pins that down.
 func TestBadInputIsRefusedOrCarried(t *testing.T) {
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	ports := harness.NewPorts(t)
-	col := harness.Start(t, harness.Options{
-		Config: harness.Render(t, badInputConfig, smokeData{Ports: ports, Sink: sink.GRPCAddr()}),
-		Ports:  ports,
-	})
+	opts := ownPipeline(t, sinkEnv(sink), "otlp-http.yaml", "reliability/badinput.yaml")
+	col, ports := harness.Start(t, opts), opts.Ports
 	httpURL := fmt.Sprintf("http://127.0.0.1:%d/v1/traces", ports.OTLPHTTP)
 	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports.OTLPGRPC),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -336,10 +297,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// smokeData is the template data of single-sink configs.
-type smokeData struct {
-	harness.Ports
-	Sink string
 }

@@ -104,25 +104,18 @@ func TestExportErrors(t *testing.T) {
     retry_on_failure: {initial_interval: 500ms, max_interval: 2s}`, c.exporter, endpoint))
 		ids = append(ids, c.exporter)
 	}
-	ports := harness.NewPorts(t)
-	cfg := harness.Render(t, `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-exporters:`+strings.Join(exporters, "")+`
+	// The exporters follow the cases, so the overlay over
+	// testdata/collector.yaml is generated.
+	opts := ownPipeline(t, nil)
+	opts.Config = `
+exporters:` + strings.Join(exporters, "") + `
 service:
-  extensions: [health_check]`+telemetryBlock+`
   pipelines:
     traces:
       receivers: [otlp]
-      exporters: [`+strings.Join(ids, ", ")+`]
-`, ports)
-	col := harness.Start(t, harness.Options{Config: cfg, Ports: ports})
+      exporters: [` + strings.Join(ids, ", ") + `]
+`
+	col, ports := harness.Start(t, opts), opts.Ports
 	src := newStream(t, 'e', ports.OTLPGRPC)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -20,42 +20,6 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
-// isolationConfig routes by the resource's k8s.namespace.name (set by the
-// test's sender, standing in for k8s_attributes) with namespace_prefix
-// team-, one token bucket per tenant of burst 100 refilling at 1 span/s: in
-// a test of less than 30 s a tenant can pass at most ~130 spans, so which
-// share is refused does not depend on timing.
-const isolationConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-  tenantheader:
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-processors:
-  tenantrouting:
-    rules:
-      - namespace_prefix: team-
-    rate_limit:
-      spans_per_second: 1
-      burst: 100
-exporters:
-  otlp_grpc/tempo:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    auth: {authenticator: tenantheader}
-service:
-  extensions: [health_check, tenantheader]` + telemetryBlock + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [tenantrouting]
-      exporters: [otlp_grpc/tempo]
-`
-
 // retryingSender exports like the OTel SDKs' OTLP/gRPC exporter: it retries
 // a request answered with a retryable code (Unavailable and friends) with
 // back-off, a bounded number of times, and gives up on any other error.
@@ -132,11 +96,8 @@ func TestTenantIsolationUnderFailure(t *testing.T) {
 	requireComponent(t, "tenantrouting")
 	requireComponent(t, "tenantheader")
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	ports := harness.NewPorts(t)
-	col := harness.Start(t, harness.Options{
-		Config: harness.Render(t, isolationConfig, smokeData{Ports: ports, Sink: sink.GRPCAddr()}),
-		Ports:  ports,
-	})
+	opts := ownPipeline(t, sinkEnv(sink), "reliability/isolation.yaml")
+	col, ports := harness.Start(t, opts), opts.Ports
 	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports.OTLPGRPC), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	defer conn.Close()

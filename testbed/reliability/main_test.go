@@ -51,17 +51,18 @@ func outageDuration(t *testing.T) time.Duration {
 	return 30 * time.Second
 }
 
-// telemetryBlock is the service::telemetry section every test config uses:
-// Prometheus pull on the Metrics port, so harness.Collector.Metrics works.
-const telemetryBlock = `
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.Metrics}}`
+// ownPipeline is the options of a collector on free ports with a pipeline of
+// its own: testdata/collector.yaml, then the overlays (paths under
+// testdata/) with env as their ${env:...} variables.
+func ownPipeline(t *testing.T, env map[string]string, overlays ...string) harness.Options {
+	t.Helper()
+	return harness.Options{ConfigFiles: harness.OwnPipeline(t, overlays...), Ports: harness.NewPorts(t), Env: env}
+}
+
+// sinkEnv points the SINK_GRPC of a config at sink's OTLP/gRPC address.
+func sinkEnv(sink *temposink.Sink) map[string]string {
+	return map[string]string{"SINK_GRPC": sink.GRPCAddr()}
+}
 
 // startSink starts a Tempo-like sink on free local ports, stopped at cleanup.
 func startSink(t *testing.T, cfg temposink.Config) *temposink.Sink {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,37 +21,6 @@ import (
 
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 )
-
-// nestingConfig receives OTLP and prints span counts with the debug
-// exporter, so only the receiver's decoding meets the nesting.
-// {{.HTTPLimit}} is "" (the 20 MiB default) or a max_request_body_size line.
-const nestingConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-      http:
-        endpoint: 127.0.0.1:{{.OTLPHTTP}}
-        {{.HTTPLimit}}
-exporters:
-  debug:
-    verbosity: basic
-service:
-  extensions: [health_check]` + telemetryBlock + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [debug]
-`
-
-type nestingData struct {
-	harness.Ports
-	HTTPLimit string
-}
 
 // nestedArrayRequest hand-encodes, without recursion, an
 // ExportTraceServiceRequest holding one span with one attribute whose value
@@ -138,8 +106,8 @@ func TestDeepNestingNeedsTheHTTPBodyLimit(t *testing.T) {
 	}
 
 	t.Run("default 20 MiB HTTP limit: the collector crashes (control)", func(t *testing.T) {
-		ports := harness.NewPorts(t)
-		col := harness.Start(t, harness.Options{Config: harness.Render(t, nestingConfig, nestingData{Ports: ports}), Ports: ports})
+		opts := ownPipeline(t, nil, "otlp-http.yaml", "reliability/nesting.yaml")
+		col, ports := harness.Start(t, opts), opts.Ports
 		code, err := post(ports.OTLPHTTP, attack)
 		exitErr := col.WaitExit(30 * time.Second)
 		t.Logf("default limit: %d-level nesting in a %d-byte OTLP/HTTP protobuf request -> status=%d err=%v; collector exit: %v; stack overflow in log: %v",
@@ -149,11 +117,8 @@ func TestDeepNestingNeedsTheHTTPBodyLimit(t *testing.T) {
 	})
 
 	t.Run("max_request_body_size 4 MiB: refused, survives the deepest request that fits", func(t *testing.T) {
-		ports := harness.NewPorts(t)
-		col := harness.Start(t, harness.Options{
-			Config: harness.Render(t, nestingConfig, nestingData{Ports: ports, HTTPLimit: "max_request_body_size: 4194304"}),
-			Ports:  ports,
-		})
+		opts := ownPipeline(t, nil, "otlp-http.yaml", "reliability/nesting.yaml", "reliability/nesting-http-limit.yaml")
+		col, ports := harness.Start(t, opts), opts.Ports
 		code, err := post(ports.OTLPHTTP, attack)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusBadRequest, code, "body too large")
@@ -286,16 +251,9 @@ func deepestValueUnder(kinds string, limit int) int {
 // grpc-go checks its limit against the decompressed message too.
 func TestDeepNestingCompressedAndGRPC(t *testing.T) {
 	ports := harness.NewPorts(t)
-	cfg := filepath.Join(harness.RepoRoot(t), "distribution", "config", "local.yaml")
 	col := harness.Start(t, harness.Options{
-		ConfigFiles: []string{cfg},
+		ConfigFiles: harness.ShippedConfigs(t, "local.yaml"),
 		Ports:       ports,
-		Env: []string{
-			fmt.Sprintf("OTLP_GRPC_ENDPOINT=127.0.0.1:%d", ports.OTLPGRPC),
-			fmt.Sprintf("OTLP_HTTP_ENDPOINT=127.0.0.1:%d", ports.OTLPHTTP),
-			fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", ports.Health),
-			fmt.Sprintf("METRICS_PORT=%d", ports.Metrics),
-		},
 	})
 	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports.OTLPGRPC), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -13,96 +14,19 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
-// twoTenantConfig runs one pipeline per tenant, each from its own OTLP
-// receiver to its own exporter with a static X-Scope-OrgID, so that a span
-// sent to the alpha receiver may only ever reach Tempo as tenant alpha.
-// Tenants alpha and beta export over gRPC, gamma over HTTP.
-// The batch processor is the shipped one; the queue is the exporter default
-// except for QueueSize; retries start at 1s and back off to at most 5s so the
-// recovery after Tempo returns is short.
-const twoTenantConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp/alpha:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-  otlp/beta:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.BetaGRPC}}
-  otlp/gamma:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.GammaGRPC}}
-processors:
-  memory_limiter:
-    check_interval: 1s
-    limit_mib: 512
-    spike_limit_mib: 128
-  batch:
-    send_batch_size: {{.BatchSize}}
-    send_batch_max_size: {{.BatchMax}}
-    timeout: {{.BatchTimeout}}
-exporters:
-  otlp_grpc/alpha:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: alpha}
-    retry_on_failure: {initial_interval: 1s, max_interval: 5s}
-    sending_queue:
-      queue_size: {{.QueueSize}}
-  otlp_grpc/beta:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: beta}
-    retry_on_failure: {initial_interval: 1s, max_interval: 5s}
-    sending_queue:
-      queue_size: {{.QueueSize}}
-  otlp_http/gamma:
-    endpoint: http://{{.SinkHTTP}}
-    headers: {X-Scope-OrgID: gamma}
-    retry_on_failure: {initial_interval: 1s, max_interval: 5s}
-    sending_queue:
-      queue_size: {{.QueueSize}}
-service:
-  extensions: [health_check]` + telemetryBlock + `
-  pipelines:
-    traces/alpha:
-      receivers: [otlp/alpha]
-      processors: [memory_limiter, batch]
-      exporters: [otlp_grpc/alpha]
-    traces/beta:
-      receivers: [otlp/beta]
-      processors: [memory_limiter, batch]
-      exporters: [otlp_grpc/beta]
-    traces/gamma:
-      receivers: [otlp/gamma]
-      processors: [memory_limiter, batch]
-      exporters: [otlp_http/gamma]
-`
-
-type twoTenantData struct {
-	harness.Ports
-	BetaGRPC     int
-	GammaGRPC    int
-	Sink         string
-	SinkHTTP     string
-	BatchSize    int
-	BatchMax     int
-	BatchTimeout string
-	QueueSize    int
-}
-
-func startTwoTenants(t *testing.T, sink *temposink.Sink, d twoTenantData) (*harness.Collector, *stream, *stream, *stream) {
+// startTwoTenants runs testdata/reliability/two-tenants.yaml (one receiver,
+// pipeline and exporter per tenant) with the overlays against sink and
+// returns a stream to each tenant's receiver.
+func startTwoTenants(t *testing.T, sink *temposink.Sink, overlays ...string) (*harness.Collector, *stream, *stream, *stream) {
 	t.Helper()
-	d.Ports = harness.NewPorts(t)
-	d.BetaGRPC, d.GammaGRPC = harness.FreePort(t), harness.FreePort(t)
-	d.Sink, d.SinkHTTP = sink.GRPCAddr(), sink.HTTPAddr()
-	col := harness.Start(t, harness.Options{Config: harness.Render(t, twoTenantConfig, d), Ports: d.Ports})
-	return col, newStream(t, 'a', d.Ports.OTLPGRPC), newStream(t, 'b', d.BetaGRPC), newStream(t, 'c', d.GammaGRPC)
+	betaGRPC, gammaGRPC := harness.FreePort(t), harness.FreePort(t)
+	env := sinkEnv(sink)
+	env["SINK_HTTP"] = sink.HTTPAddr()
+	env["BETA_GRPC_ENDPOINT"] = fmt.Sprintf("127.0.0.1:%d", betaGRPC)
+	env["GAMMA_GRPC_ENDPOINT"] = fmt.Sprintf("127.0.0.1:%d", gammaGRPC)
+	opts := ownPipeline(t, env, append([]string{"reliability/two-tenants.yaml"}, overlays...)...)
+	col := harness.Start(t, opts)
+	return col, newStream(t, 'a', opts.Ports.OTLPGRPC), newStream(t, 'b', betaGRPC), newStream(t, 'c', gammaGRPC)
 }
 
 // TestTempoOutage takes the sink down for RELIABILITY_OUTAGE (30s by
@@ -112,9 +36,7 @@ func startTwoTenants(t *testing.T, sink *temposink.Sink, d twoTenantData) (*harn
 func TestTempoOutage(t *testing.T) {
 	outage := outageDuration(t)
 	sink := startSink(t, temposink.Config{})
-	col, alpha, beta, gamma := startTwoTenants(t, sink, twoTenantData{
-		BatchSize: 1024, BatchMax: 2048, BatchTimeout: "200ms", QueueSize: 1000,
-	})
+	col, alpha, beta, gamma := startTwoTenants(t, sink)
 	tenants := []struct {
 		name, exporter string
 		s              *stream
@@ -209,10 +131,9 @@ func TestTempoOutage(t *testing.T) {
 func TestQueueOverflowIsCounted(t *testing.T) {
 	const queueSize, perReq = 5, 100
 	sink := startSink(t, temposink.Config{})
-	// One 100-span request per batch: batch size = request size, long timeout.
-	col, alpha, _, _ := startTwoTenants(t, sink, twoTenantData{
-		BatchSize: perReq, BatchMax: perReq, BatchTimeout: "10s", QueueSize: queueSize,
-	})
+	// One 100-span request per batch: batch size = request size, long
+	// timeout; a queue of queueSize batches (queue-overflow.yaml).
+	col, alpha, _, _ := startTwoTenants(t, sink, "reliability/queue-overflow.yaml")
 
 	o := outlastTheQueue(t, sink, col, alpha, "otlp_grpc/alpha", perReq)
 	queued, capacity, dropped, recovery, ok, m := o.queued, o.capacity, o.dropped, o.recovery, o.ok, o.metrics

@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,70 +19,6 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
-// oversizeConfig fans one receiver out to four pipelines, each to the same
-// 4 MiB sink under its own tenant:
-//   - control:   batch processor with 8192 spans and no cap, default exporter
-//     queue (the setting measured in issue 7);
-//   - batchonly: the shipped batch processor (1024/2048 spans), default queue;
-//   - ours:      the shipped batch processor + the recommended exporter queue
-//     (sending_queue.batch, sizer bytes, max_size 3 MiB);
-//   - ours8192:  the 8192-span batch processor + the recommended queue, to
-//     show that the byte cap alone is enough.
-var oversizeConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-processors:
-  batch/8192:
-    send_batch_size: 8192
-    timeout: 10s
-  batch:
-    send_batch_size: 1024
-    send_batch_max_size: 2048
-    timeout: 200ms
-exporters:
-  otlp_grpc/control:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: control}
-  otlp_grpc/batchonly:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: batchonly}
-  otlp_grpc/ours:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: ours}` + recommendedQueueNoStorage + `
-  otlp_grpc/ours8192:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: ours8192}` + recommendedQueueNoStorage + `
-service:
-  extensions: [health_check]` + telemetryBlock + `
-  pipelines:
-    traces/control:
-      receivers: [otlp]
-      processors: [batch/8192]
-      exporters: [otlp_grpc/control]
-    traces/batchonly:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [otlp_grpc/batchonly]
-    traces/ours:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [otlp_grpc/ours]
-    traces/ours8192:
-      receivers: [otlp]
-      processors: [batch/8192]
-      exporters: [otlp_grpc/ours8192]
-`
-
 // TestOversizedBatches sends 16384 spans of ~520 bytes and then 8192 spans of
 // ~5 KiB. Against the 4 MiB sink, the 8192-span batch loses them all and the
 // shipped batch processor alone loses the large ones (all counted as
@@ -91,11 +26,8 @@ service:
 // once and no export exceeds 3 MiB.
 func TestOversizedBatches(t *testing.T) {
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	ports := harness.NewPorts(t)
-	col := harness.Start(t, harness.Options{
-		Config: harness.Render(t, oversizeConfig, smokeData{Ports: ports, Sink: sink.GRPCAddr()}),
-		Ports:  ports,
-	})
+	opts := ownPipeline(t, sinkEnv(sink), "reliability/oversize.yaml")
+	col, ports := harness.Start(t, opts), opts.Ports
 	src := newStream(t, 'o', ports.OTLPGRPC)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -172,19 +104,11 @@ func TestOversizedBatches(t *testing.T) {
 // overlay, when not empty, is merged last.
 func shippedTempoConfig(t *testing.T, sink *temposink.Sink, overlay string) harness.Options {
 	t.Helper()
-	ports := harness.NewPorts(t)
-	cfgDir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
 	return harness.Options{
-		ConfigFiles: []string{filepath.Join(cfgDir, "local.yaml"), filepath.Join(cfgDir, "local-tempo.yaml")},
+		ConfigFiles: harness.ShippedConfigs(t, "local.yaml", "local-tempo.yaml"),
 		Config:      overlay,
-		Ports:       ports,
-		Env: []string{
-			fmt.Sprintf("OTLP_GRPC_ENDPOINT=127.0.0.1:%d", ports.OTLPGRPC),
-			fmt.Sprintf("OTLP_HTTP_ENDPOINT=127.0.0.1:%d", ports.OTLPHTTP),
-			fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", ports.Health),
-			fmt.Sprintf("METRICS_PORT=%d", ports.Metrics),
-			"TEMPO_ENDPOINT=" + sink.GRPCAddr(),
-		},
+		Ports:       harness.NewPorts(t),
+		Env:         map[string]string{"TEMPO_ENDPOINT": sink.GRPCAddr()},
 	}
 }
 

@@ -2,7 +2,7 @@ package reliability
 
 import (
 	"context"
-	"strings"
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,79 +13,21 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
 )
 
-// recommendedQueue is the exporter queue the README recommends for the
-// shipped configs (indented for an exporter block). Batching happens in the
-// exporter, after the queue, and is capped by bytes so that no export can
-// exceed Tempo's 4 MiB gRPC limit however large the spans are; the queue is
-// sized in spans so its capacity does not depend on how senders batch.
-// {{.Storage}} is "" (in-memory queue) or "storage: file_storage".
-const recommendedQueue = `
-    retry_on_failure:
-      enabled: true
-      initial_interval: 1s
-      max_interval: 5s
-      max_elapsed_time: 300s
-    sending_queue:
-      enabled: true
-      {{.Storage}}
-      sizer: items
-      queue_size: 200000
-      num_consumers: 10
-      batch:
-        sizer: bytes
-        flush_timeout: 200ms
-        min_size: 1048576
-        max_size: 3145728`
-
-// recommendedQueueNoStorage is recommendedQueue with the in-memory queue,
-// for configs rendered without a Storage field.
-var recommendedQueueNoStorage = strings.Replace(recommendedQueue, "\n      {{.Storage}}", "", 1)
-
-// persistentConfig is two tenants, each with its own receiver, pipeline and
-// exporter with a persistent queue in one file_storage directory, and no
-// batch processor: the receiver answers OK only once the request is written
-// to the queue on disk.
-const persistentConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-  file_storage:
-    directory: {{.StorageDir}}
-receivers:
-  otlp/alpha:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-  otlp/beta:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.BetaGRPC}}
-exporters:
-  otlp_grpc/alpha:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: alpha}` + recommendedQueue + `
-  otlp_grpc/beta:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: beta}` + recommendedQueue + `
-service:
-  extensions: [health_check, file_storage]` + telemetryBlock + `
-  pipelines:
-    traces/alpha:
-      receivers: [otlp/alpha]
-      exporters: [otlp_grpc/alpha]
-    traces/beta:
-      receivers: [otlp/beta]
-      exporters: [otlp_grpc/beta]
-`
-
-type persistentData struct {
-	harness.Ports
-	BetaGRPC   int
-	Sink       string
-	StorageDir string
-	Storage    string
+// twoQueues is testdata/reliability/persistent.yaml on free ports against
+// sink: tenants alpha (on Ports.OTLPGRPC) and beta (on the port returned),
+// each with its own exporter queue, in memory or, with persistent, in one
+// file_storage directory.
+func twoQueues(t *testing.T, sink *temposink.Sink, persistent bool) (harness.Options, int) {
+	t.Helper()
+	overlays := []string{"reliability/persistent.yaml"}
+	if persistent {
+		overlays = append(overlays, "reliability/persistent-storage.yaml")
+	}
+	betaGRPC := harness.FreePort(t)
+	env := sinkEnv(sink)
+	env["BETA_GRPC_ENDPOINT"] = fmt.Sprintf("127.0.0.1:%d", betaGRPC)
+	env["STORAGE_DIR"] = t.TempDir()
+	return ownPipeline(t, env, overlays...), betaGRPC
 }
 
 // killResult is what one kill-and-restart run measured.
@@ -104,16 +46,12 @@ type killResult struct {
 // the collector with SIGKILL, starts it again on the same config (and
 // storage directory) and brings the sink back, then waits up to
 // deliveryWait for the backlog.
-func killAndRestart(t *testing.T, storage string, deliveryWait time.Duration) killResult {
+func killAndRestart(t *testing.T, persistent bool, deliveryWait time.Duration) killResult {
 	t.Helper()
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	d := persistentData{
-		Ports: harness.NewPorts(t), BetaGRPC: harness.FreePort(t), Sink: sink.GRPCAddr(),
-		StorageDir: t.TempDir(), Storage: storage,
-	}
-	cfg := harness.Render(t, persistentConfig, d)
-	col := harness.Start(t, harness.Options{Config: cfg, Ports: d.Ports})
-	alpha, beta := newStream(t, 'a', d.Ports.OTLPGRPC), newStream(t, 'b', d.BetaGRPC)
+	opts, betaGRPC := twoQueues(t, sink, persistent)
+	col := harness.Start(t, opts)
+	alpha, beta := newStream(t, 'a', opts.Ports.OTLPGRPC), newStream(t, 'b', betaGRPC)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -147,7 +85,7 @@ func killAndRestart(t *testing.T, storage string, deliveryWait time.Duration) ki
 	col.Kill()
 	killedAt := time.Now()
 
-	col2 := harness.Start(t, harness.Options{Config: cfg, Ports: d.Ports})
+	col2 := harness.Start(t, opts)
 	r.restarted = time.Since(killedAt)
 	m = scrape(t, col2)
 	r.requeued = exporterMetric(m, "otelcol_exporter_queue_size", "otlp_grpc/alpha") +
@@ -170,7 +108,7 @@ func killAndRestart(t *testing.T, storage string, deliveryWait time.Duration) ki
 // span accepted before the kill arrives once after the restart, under its
 // own tenant only.
 func TestPersistentQueueSurvivesSIGKILL(t *testing.T) {
-	r := killAndRestart(t, "storage: file_storage", 60*time.Second)
+	r := killAndRestart(t, true, 60*time.Second)
 	t.Logf("persistent queue: %d spans (%d per tenant) accepted while the sink was down; exporter queue size before SIGKILL %.0f spans, after restart %.0f spans",
 		r.accepted, r.accepted/2, r.queued, r.requeued)
 	t.Logf("persistent queue: restart healthy %s after SIGKILL; backlog delivered %s after the sink came back (ok=%v)",
@@ -194,7 +132,7 @@ func TestPersistentQueueSurvivesSIGKILL(t *testing.T) {
 // in-memory queue loses the whole backlog, which is what the persistent
 // queue is for.
 func TestMemoryQueueLosesOnSIGKILL(t *testing.T) {
-	r := killAndRestart(t, "", 3*time.Second)
+	r := killAndRestart(t, false, 3*time.Second)
 	t.Logf("in-memory queue (control): %d spans accepted while the sink was down, queue size before SIGKILL %.0f, after restart %.0f; alpha %s; beta %s",
 		r.accepted, r.queued, r.requeued, r.alpha, r.beta)
 	assert.Equal(t, float64(r.accepted), r.queued)

@@ -18,49 +18,14 @@ import (
 // time between SIGTERM and SIGKILL a collector pod gets.
 const shutdownGrace = 30 * time.Second
 
-// slowSinkConfig: one export per 100-span request (batch processor at 100,
-// exporter batching off) and two consumers, so a slow sink builds a queue.
-const slowSinkConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-processors:
-  batch:
-    send_batch_size: 100
-    send_batch_max_size: 100
-    timeout: 200ms
-exporters:
-  otlp_grpc/tempo:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    headers: {X-Scope-OrgID: shutdown}
-    sending_queue:
-      num_consumers: 2
-service:
-  extensions: [health_check]` + telemetryBlock + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [otlp_grpc/tempo]
-`
-
 // TestSIGTERMDrainsTheQueue queues requests behind a sink that answers each
 // after 250ms, sends SIGTERM, and checks that the collector delivers the
 // whole queue before it exits, well within the 30s grace period.
 func TestSIGTERMDrainsTheQueue(t *testing.T) {
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
 	sink.SetDelay(250 * time.Millisecond)
-	ports := harness.NewPorts(t)
-	col := harness.Start(t, harness.Options{
-		Config: harness.Render(t, slowSinkConfig, smokeData{Ports: ports, Sink: sink.GRPCAddr()}),
-		Ports:  ports,
-	})
+	opts := ownPipeline(t, sinkEnv(sink), "reliability/slow-sink.yaml")
+	col, ports := harness.Start(t, opts), opts.Ports
 	src := newStream(t, 's', ports.OTLPGRPC)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -88,13 +53,9 @@ func TestSIGTERMDrainsTheQueue(t *testing.T) {
 // every span arrives once.
 func TestSIGTERMWithTempoDownKeepsThePersistentQueue(t *testing.T) {
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	d := persistentData{
-		Ports: harness.NewPorts(t), BetaGRPC: harness.FreePort(t), Sink: sink.GRPCAddr(),
-		StorageDir: t.TempDir(), Storage: "storage: file_storage",
-	}
-	cfg := harness.Render(t, persistentConfig, d)
-	col := harness.Start(t, harness.Options{Config: cfg, Ports: d.Ports})
-	alpha := newStream(t, 'a', d.Ports.OTLPGRPC)
+	opts, _ := twoQueues(t, sink, true)
+	col := harness.Start(t, opts)
+	alpha := newStream(t, 'a', opts.Ports.OTLPGRPC)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sink.Down()
@@ -109,7 +70,7 @@ func TestSIGTERMWithTempoDownKeepsThePersistentQueue(t *testing.T) {
 	require.NoError(t, err, "clean exit within the grace period")
 
 	require.NoError(t, sink.Up())
-	col2 := harness.Start(t, harness.Options{Config: cfg, Ports: d.Ports})
+	col2 := harness.Start(t, opts)
 	requeued := exporterMetric(scrape(t, col2), "otelcol_exporter_queue_size", "otlp_grpc/alpha")
 	recovery, ok := waitFor(60*time.Second, func() bool { return sink.SpanCount("alpha") >= requests*perReq })
 	time.Sleep(time.Second)
@@ -129,11 +90,8 @@ func TestSIGTERMWithTempoDownKeepsThePersistentQueue(t *testing.T) {
 // says how many spans each drop was.
 func TestSIGTERMWithTempoDownDropsTheMemoryQueue(t *testing.T) {
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	ports := harness.NewPorts(t)
-	col := harness.Start(t, harness.Options{
-		Config: harness.Render(t, slowSinkConfig, smokeData{Ports: ports, Sink: sink.GRPCAddr()}),
-		Ports:  ports,
-	})
+	opts := ownPipeline(t, sinkEnv(sink), "reliability/slow-sink.yaml")
+	col, ports := harness.Start(t, opts), opts.Ports
 	src := newStream(t, 'm', ports.OTLPGRPC)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -25,55 +25,6 @@ func requireComponent(t *testing.T, name string) {
 	}
 }
 
-// dynamicTenantConfig carries the tenant in client metadata, from the
-// sender's x-scope-orgid header (include_metadata: true; a test stand-in
-// for tenantrouting, never a production setting) through the persistent
-// queue and byte-capped batching to the tenantheader extension, which sets
-// X-Scope-OrgID per export. {{.Partition}} is the batch partition block.
-const dynamicTenantConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-  file_storage:
-    directory: {{.StorageDir}}
-  tenantheader:
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-        include_metadata: true
-exporters:
-  otlp_grpc/tempo:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-    auth: {authenticator: tenantheader}
-    sending_queue:
-      storage: file_storage
-      sizer: items
-      queue_size: 200000
-      batch:
-        sizer: bytes
-        flush_timeout: 200ms
-        min_size: 1048576
-        max_size: 3145728{{.Partition}}
-service:
-  extensions: [health_check, file_storage, tenantheader]` + telemetryBlock + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [otlp_grpc/tempo]
-`
-
-const tenantPartition = `
-        partition:
-          metadata_keys: [x-scope-orgid]`
-
-type dynamicTenantData struct {
-	harness.Ports
-	Sink, StorageDir, Partition string
-}
-
 // dynamicResult is what runDynamicTenants measured.
 type dynamicResult struct {
 	alpha, beta     delivery
@@ -85,13 +36,14 @@ type dynamicResult struct {
 // runDynamicTenants sends interleaved requests of two tenants while the sink
 // is down, SIGKILLs the collector, restarts it and brings the sink back,
 // then waits until every span is delivered or counted as failed.
-func runDynamicTenants(t *testing.T, partition string) dynamicResult {
+func runDynamicTenants(t *testing.T, overlays ...string) dynamicResult {
 	t.Helper()
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	d := dynamicTenantData{Ports: harness.NewPorts(t), Sink: sink.GRPCAddr(), StorageDir: t.TempDir(), Partition: partition}
-	cfg := harness.Render(t, dynamicTenantConfig, d)
-	col := harness.Start(t, harness.Options{Config: cfg, Ports: d.Ports})
-	alpha, beta := newStream(t, 'a', d.Ports.OTLPGRPC), newStream(t, 'b', d.Ports.OTLPGRPC)
+	env := sinkEnv(sink)
+	env["STORAGE_DIR"] = t.TempDir()
+	opts := ownPipeline(t, env, append([]string{"reliability/dynamic-tenants.yaml"}, overlays...)...)
+	col := harness.Start(t, opts)
+	alpha, beta := newStream(t, 'a', opts.Ports.OTLPGRPC), newStream(t, 'b', opts.Ports.OTLPGRPC)
 	alpha.tenant, beta.tenant = "alpha", "beta"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -102,7 +54,7 @@ func runDynamicTenants(t *testing.T, partition string) dynamicResult {
 		require.NoError(t, beta.send(ctx, perReq, 0))
 	}
 	col.Kill()
-	col2 := harness.Start(t, harness.Options{Config: cfg, Ports: d.Ports})
+	col2 := harness.Start(t, opts)
 	require.NoError(t, sink.Up())
 	total := 2 * requests * perReq
 	var r dynamicResult
@@ -125,7 +77,7 @@ func runDynamicTenants(t *testing.T, partition string) dynamicResult {
 // tenant, provided the exporter's batcher partitions by that key.
 func TestTenantMetadataSurvivesSIGKILL(t *testing.T) {
 	requireComponent(t, "tenantheader")
-	r := runDynamicTenants(t, tenantPartition)
+	r := runDynamicTenants(t, "reliability/tenant-partition.yaml")
 	t.Logf("dynamic tenants through the persistent queue and SIGKILL, batch partitioned by x-scope-orgid: alpha %s; beta %s; unauthenticated=%d send_failed=%.0f",
 		r.alpha, r.beta, r.unauthenticated, r.sendFailed)
 	for name, d := range map[string]delivery{"alpha": r.alpha, "beta": r.beta} {
@@ -145,7 +97,7 @@ func TestTenantMetadataSurvivesSIGKILL(t *testing.T) {
 // The shipped config must partition.
 func TestUnpartitionedBatchingLosesTheTenant(t *testing.T) {
 	requireComponent(t, "tenantheader")
-	r := runDynamicTenants(t, "")
+	r := runDynamicTenants(t)
 	t.Logf("dynamic tenants, batch NOT partitioned: alpha %s; beta %s; send_failed=%.0f; 'no tenant in the request context' logged=%v",
 		r.alpha, r.beta, r.sendFailed, r.refusedLog)
 	assert.Zero(t, r.alpha.foreign+r.beta.foreign, "never under a wrong tenant")

@@ -109,68 +109,6 @@ func (p *testPKI) serverTLS(mutual bool) *tls.Config {
 	return cfg
 }
 
-const tlsConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPGRPC}}
-exporters:
-  otlp_grpc/tls:
-    endpoint: {{.TLSGRPC}}
-    tls:
-      ca_file: {{.CAFile}}
-    headers: {X-Scope-OrgID: grpc-tls}
-  otlp_http/tls:
-    endpoint: https://{{.TLSHTTP}}
-    tls:
-      ca_file: {{.CAFile}}
-    headers: {X-Scope-OrgID: http-tls}
-  otlp_grpc/mtls:
-    endpoint: {{.MTLSGRPC}}
-    tls:
-      ca_file: {{.CAFile}}
-      cert_file: {{.ClientCert}}
-      key_file: {{.ClientKey}}
-    headers: {X-Scope-OrgID: grpc-mtls}
-  otlp_http/mtls:
-    endpoint: https://{{.MTLSHTTP}}
-    tls:
-      ca_file: {{.CAFile}}
-      cert_file: {{.ClientCert}}
-      key_file: {{.ClientKey}}
-    headers: {X-Scope-OrgID: http-mtls}
-  # Must fail: no client certificate for the mTLS sink.
-  otlp_grpc/mtls_nocert:
-    endpoint: {{.MTLSGRPC}}
-    tls:
-      ca_file: {{.CAFile}}
-    headers: {X-Scope-OrgID: nocert}
-    retry_on_failure: {enabled: false}
-  # Must fail: the sink's certificate is not signed by a CA the exporter trusts.
-  otlp_grpc/untrusted:
-    endpoint: {{.TLSGRPC}}
-    tls:
-      insecure: false
-    headers: {X-Scope-OrgID: untrusted}
-    retry_on_failure: {enabled: false}
-service:
-  extensions: [health_check]` + telemetryBlock + `
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [otlp_grpc/tls, otlp_http/tls, otlp_grpc/mtls, otlp_http/mtls, otlp_grpc/mtls_nocert, otlp_grpc/untrusted]
-`
-
-type tlsData struct {
-	harness.Ports
-	*testPKI
-	TLSGRPC, TLSHTTP, MTLSGRPC, MTLSHTTP string
-}
-
 // TestTLSAndMutualTLSToTheSink exports over gRPC and HTTP to a TLS sink and
 // to an mTLS sink, with certificates made by the test. Exports without a
 // client certificate, or to a server signed by an unknown CA, fail and are
@@ -179,12 +117,11 @@ func TestTLSAndMutualTLSToTheSink(t *testing.T) {
 	pki := newTestPKI(t)
 	tlsSink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", TLS: pki.serverTLS(false)})
 	mtlsSink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", TLS: pki.serverTLS(true)})
-	ports := harness.NewPorts(t)
-	col := harness.Start(t, harness.Options{
-		Config: harness.Render(t, tlsConfig, tlsData{Ports: ports, testPKI: pki,
-			TLSGRPC: tlsSink.GRPCAddr(), TLSHTTP: tlsSink.HTTPAddr(), MTLSGRPC: mtlsSink.GRPCAddr(), MTLSHTTP: mtlsSink.HTTPAddr()}),
-		Ports: ports,
-	})
+	opts := ownPipeline(t, map[string]string{
+		"TLS_GRPC": tlsSink.GRPCAddr(), "TLS_HTTP": tlsSink.HTTPAddr(), "MTLS_GRPC": mtlsSink.GRPCAddr(), "MTLS_HTTP": mtlsSink.HTTPAddr(),
+		"CA_FILE": pki.CAFile, "CLIENT_CERT": pki.ClientCert, "CLIENT_KEY": pki.ClientKey,
+	}, "reliability/tls.yaml")
+	col, ports := harness.Start(t, opts), opts.Ports
 	src := newStream(t, 't', ports.OTLPGRPC)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,18 +77,6 @@ type outcome struct {
 	lateShare float64
 }
 
-// collectorEnv moves the shipped local config onto the test's free ports.
-func collectorEnv(p harness.Ports, sink string) []string {
-	return []string{
-		fmt.Sprintf("OTLP_GRPC_ENDPOINT=127.0.0.1:%d", p.OTLPGRPC),
-		fmt.Sprintf("OTLP_HTTP_ENDPOINT=127.0.0.1:%d", p.OTLPHTTP),
-		fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", p.Health),
-		fmt.Sprintf("METRICS_PORT=%d", p.Metrics),
-		"TEMPO_ENDPOINT=" + sink,
-		"TEMPO_TENANT=unrouted",
-	}
-}
-
 // keepaliveOverlay is a config merged over local.yaml that sets the gRPC
 // receiver's maximum connection age and grace (0s: no maximum).
 const keepaliveOverlay = `receivers:
@@ -106,16 +93,17 @@ const keepaliveOverlay = `receivers:
 // ports, with the scenario's keepalive overlay, exporting to sink.
 func startCollector(t *testing.T, sc scenario, sink string) (*harness.Collector, harness.Ports) {
 	t.Helper()
-	dir := filepath.Join(harness.RepoRoot(t), "distribution", "config")
-	files := []string{filepath.Join(dir, "local.yaml"), filepath.Join(dir, "local-tempo.yaml")}
+	var overlay string
 	if sc.keepalive != nil {
-		overlay := filepath.Join(t.TempDir(), "keepalive.yaml")
-		body := fmt.Sprintf(keepaliveOverlay, sc.keepalive[0], sc.keepalive[1])
-		require.NoError(t, os.WriteFile(overlay, []byte(body), 0o600))
-		files = append(files, overlay)
+		overlay = fmt.Sprintf(keepaliveOverlay, sc.keepalive[0], sc.keepalive[1])
 	}
 	ports := harness.NewPorts(t)
-	col := harness.Start(t, harness.Options{ConfigFiles: files, Ports: ports, Env: collectorEnv(ports, sink)})
+	col := harness.Start(t, harness.Options{
+		ConfigFiles: harness.ShippedConfigs(t, "local.yaml", "local-tempo.yaml"),
+		Config:      overlay,
+		Ports:       ports,
+		Env:         map[string]string{"TEMPO_ENDPOINT": sink, "TEMPO_TENANT": "unrouted"},
+	})
 	return col, ports
 }
 

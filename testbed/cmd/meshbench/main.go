@@ -4,7 +4,7 @@
 // interleaved A B C A B C, at fixed rates, at max throughput, on a scale
 // curve and under overload, checks that no span was lost silently, prints
 // a table with the ratios B/A and C/B, and writes CSV and SVG files under
-// testbed/results/. It exits non-zero when a correctness check failed.
+// results/ (testbed/results/ when run from testbed/, as make bench does). It exits non-zero when a correctness check failed.
 // testbed/README.md says how to read the output.
 package main
 
@@ -86,7 +86,7 @@ func parseFlags() options {
 	flag.StringVar(&o.configs, "configs", "A,B,C", "configs to run")
 	flag.BoolVar(&o.scale, "scale", true, "run the scale curve (GOMAXPROCS 1/2 x batch 512/8192)")
 	flag.BoolVar(&o.doOverload, "overload-run", true, "run the overload cell")
-	flag.StringVar(&o.out, "out", "testbed/results", "output directory for CSV and SVG")
+	flag.StringVar(&o.out, "out", "results", "output directory for CSV and SVG (testbed/results from testbed/, where make bench runs it)")
 	flag.IntVar(&o.spansPerRequest, "spans-per-request", 96, "spans per OTLP request (whole traces of 8)")
 	flag.BoolVar(&o.breakdown, "breakdown", true, "also run B's halves (B1 spannormalizer only, B2 tenantrouting only) at max throughput")
 	flag.BoolVar(&o.batching, "batching", true, "also run A and B with two batching stages, the batch processor in front of the exporter's byte batching (AP, BP; shipped until 2026-12-01), at max throughput")
@@ -218,7 +218,11 @@ func run(ctx context.Context, o options) (int, error) {
 	if o.diskQueue {
 		fmt.Println("exporter queue on disk (file_storage) in A, B, AP, BP")
 	}
-	fmt.Printf("config C has %d OTTL statements\n\n", bench.OTTLStatements())
+	statements, err := bench.OTTLStatements()
+	if err != nil {
+		return 0, fmt.Errorf("config C: %w", err)
+	}
+	fmt.Printf("config C has %d OTTL statements\n\n", statements)
 
 	var results []bench.CellResult
 	runCell := func(c bench.Cell) bench.CellResult {

@@ -1,4 +1,4 @@
-module github.com/otelcol-mesh/otelcol-mesh
+module github.com/otelcol-mesh/otelcol-mesh/testbed
 
 go 1.26.0
 
@@ -175,7 +175,7 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
-replace github.com/open-telemetry/opentelemetry-collector-contrib/pkg/semconvtest => ./distribution/stubs/semconvtest
+replace github.com/open-telemetry/opentelemetry-collector-contrib/pkg/semconvtest => ../distribution/stubs/semconvtest
 
 // Our components and the package they share are modules of their own (as
 // upstream's are), so that the testbed's dependencies never take part in the
@@ -186,8 +186,8 @@ require (
 )
 
 replace (
-	github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension => ./extension/tenantheaderextension
-	github.com/otelcol-mesh/otelcol-mesh/internal => ./internal
-	github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor => ./processor/spannormalizerprocessor
-	github.com/otelcol-mesh/otelcol-mesh/processor/tenantroutingprocessor => ./processor/tenantroutingprocessor
+	github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension => ../extension/tenantheaderextension
+	github.com/otelcol-mesh/otelcol-mesh/internal => ../internal
+	github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor => ../processor/spannormalizerprocessor
+	github.com/otelcol-mesh/otelcol-mesh/processor/tenantroutingprocessor => ../processor/tenantroutingprocessor
 )
