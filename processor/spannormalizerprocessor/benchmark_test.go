@@ -1,8 +1,6 @@
 package spannormalizerprocessor
 
 import (
-	"context"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/benchspans"
 )
 
 // benchMix is a realistic batch: per round, one of each fixture (sidecar
@@ -62,26 +62,8 @@ func varyIDs(m pcommon.Map, id string) {
 // are reported per span of the 120-span batch. The comparison with the same
 // rewrite in transform/OTTL is testbed/ottlcompare.
 func BenchmarkNormalize(b *testing.B) {
-	mix, spans := benchMix(b)
-	run := func(b *testing.B, p consumer.Traces) {
-		dst := ptrace.NewTraces()
-		ctx := context.Background()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		b.ReportAllocs()
-		for b.Loop() {
-			mix.CopyTo(dst)
-			if p != nil {
-				if err := p.ConsumeTraces(ctx, dst); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		runtime.ReadMemStats(&after)
-		n := float64(b.N * spans)
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/span")
-		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/span")
-	}
+	mix, _ := benchMix(b)
+	run := func(b *testing.B, p consumer.Traces) { benchspans.Run(b, mix, p) }
 	b.Run("copy_only", func(b *testing.B) { run(b, nil) })
 	b.Run("spannormalizer", func(b *testing.B) {
 		run(b, newProcessorTo(b, defaultConfig(), nopSettings(), consumertest.NewNop()))

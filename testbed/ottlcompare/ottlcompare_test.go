@@ -3,7 +3,6 @@ package ottlcompare
 import (
 	"context"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/otelcol-mesh/otelcol-mesh/internal/benchspans"
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor"
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 )
@@ -137,26 +137,8 @@ func TestOTTLEquivalent(t *testing.T) {
 //
 //	cd testbed && go test -run '^$' -bench NormalizeVsOTTL -benchmem ./ottlcompare/
 func BenchmarkNormalizeVsOTTL(b *testing.B) {
-	in, spans := mix(b)
-	run := func(b *testing.B, p consumer.Traces) {
-		dst := ptrace.NewTraces()
-		ctx := context.Background()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		b.ReportAllocs()
-		for b.Loop() {
-			in.CopyTo(dst)
-			if p != nil {
-				if err := p.ConsumeTraces(ctx, dst); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		runtime.ReadMemStats(&after)
-		n := float64(b.N * spans)
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/span")
-		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/span")
-	}
+	in, _ := mix(b)
+	run := func(b *testing.B, p consumer.Traces) { benchspans.Run(b, in, p) }
 	b.Run("copy_only", func(b *testing.B) { run(b, nil) })
 	b.Run("spannormalizer", func(b *testing.B) { run(b, ours(b, consumertest.NewNop())) })
 	b.Run("transform_ottl", func(b *testing.B) { run(b, theirs(b, consumertest.NewNop())) })
