@@ -28,8 +28,9 @@ const (
 // backpressureVariant is an overlay on the shipped local.yaml +
 // local-tempo.yaml, and what the test holds it to.
 type backpressureVariant struct {
-	name    string
-	overlay string
+	name string
+	// overlays are testdata files loaded over the shipped configs.
+	overlays []string
 	// exporter is the ID of the pipeline's exporter: otlp_grpc/tempo (one
 	// queue, one pool of consumers) or tenantlanes/tempo (an otlp_grpc
 	// exporter per tenant, whose metrics carry the lane's ID; see
@@ -43,47 +44,18 @@ type backpressureVariant struct {
 	quietP99Under5s bool
 }
 
-// onePool is the exporter shipped before tenantlanes: one otlp_grpc
-// exporter with the same settings, whose queue's consumers all tenants
-// share. extra is indented under its sending_queue or top level.
-func onePool(queueExtra, extra string) string {
-	return `
-exporters:
-  otlp_grpc/tempo:
-    endpoint: ${env:TEMPO_ENDPOINT}
-    tls:
-      insecure: true
-    auth:
-      authenticator: tenantheader
-    sending_queue:
-      enabled: true
-      batch:
-        sizer: bytes
-        flush_timeout: 200ms
-        min_size: 1048576
-        max_size: 3145728
-        partition:
-          metadata_keys: [x-scope-orgid]
-` + queueExtra + extra + `
-service:
-  pipelines:
-    traces:
-      exporters: [otlp_grpc/tempo]
-`
-}
-
 var backpressureVariants = []backpressureVariant{
 	// The shipped local-tempo.yaml: tenantlanes/tempo, a lane per tenant.
-	{name: "tenantlanes", overlay: "", exporter: "tenantlanes/tempo", quietP99Under5s: true},
+	{name: "tenantlanes", exporter: "tenantlanes/tempo", quietP99Under5s: true},
 	// The control: the same settings in one otlp_grpc exporter.
-	{name: "one_pool", overlay: onePool("", ""), exporter: "otlp_grpc/tempo", quietP99Under5s: false},
-	{name: "num_consumers_100", overlay: onePool("      num_consumers: 100\n", ""), exporter: "otlp_grpc/tempo", quietP99Under5s: true},
-	{name: "max_elapsed_3s", overlay: onePool("", `    retry_on_failure:
-      initial_interval: 1s
-      max_interval: 1s
-      max_elapsed_time: 3s
-`), exporter: "otlp_grpc/tempo", quietP99Under5s: true},
+	{name: "one_pool", overlays: []string{onePool}, exporter: "otlp_grpc/tempo", quietP99Under5s: false},
+	{name: "num_consumers_100", overlays: []string{onePool, "reliability/one-pool-consumers-100.yaml"}, exporter: "otlp_grpc/tempo", quietP99Under5s: true},
+	{name: "max_elapsed_3s", overlays: []string{onePool, "reliability/one-pool-max-elapsed-3s.yaml"}, exporter: "otlp_grpc/tempo", quietP99Under5s: true},
 }
+
+// onePool is the exporter shipped before tenantlanes: one otlp_grpc
+// exporter with the same settings, whose queue's consumers all tenants share.
+const onePool = "reliability/one-pool.yaml"
 
 // TestPerTenantBackpressure: Tempo throttles tenant a (RESOURCE_EXHAUSTED
 // with RetryInfo 1s, so the exporter retries it) while b and c send at a
@@ -122,7 +94,7 @@ const defaultThrottle = 15 * time.Second
 func runBackpressure(t *testing.T, v backpressureVariant, throttle time.Duration, assertDelay bool) {
 	lanes := strings.HasPrefix(v.exporter, "tenantlanes/")
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	opts := shippedTempoConfig(t, sink, v.overlay)
+	opts := shippedTempoConfig(t, sink, v.overlays...)
 	col := harness.Start(t, opts)
 
 	tenants := []string{"a", "b", "c"}

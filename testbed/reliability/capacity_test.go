@@ -24,16 +24,7 @@ import (
 func TestShippedQueueCapacity(t *testing.T) {
 	const queueBytes, perReq = 512 << 10, 100
 	sink := startSink(t, temposink.Config{})
-	overlay := `
-exporters:
-  tenantlanes/tempo:
-    exporter:
-      sending_queue:
-        queue_size: 524288
-        batch:
-          min_size: 262144
-`
-	opts := shippedTempoConfig(t, sink, overlay)
+	opts := shippedTempoConfig(t, sink, "reliability/small-lane-queue.yaml")
 	col := harness.Start(t, opts)
 	alpha := newStream(t, 'q', opts.Ports.OTLPGRPC)
 	alpha.namespace = "team-alpha"

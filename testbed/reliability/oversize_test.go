@@ -102,11 +102,16 @@ func TestOversizedBatches(t *testing.T) {
 // spannormalizer, tenantrouting, batch, and the otlp_grpc exporter with
 // byte-capped, tenant-partitioned batches) on free ports against sink;
 // overlay, when not empty, is merged last.
-func shippedTempoConfig(t *testing.T, sink *temposink.Sink, overlay string) harness.Options {
+func shippedTempoConfig(t *testing.T, sink *temposink.Sink, overlays ...string) harness.Options {
 	t.Helper()
+	files := harness.ShippedConfigs(t, "local.yaml", "local-tempo.yaml")
+	if len(overlays) > 0 {
+		more, err := harness.TestdataFiles(overlays...)
+		require.NoError(t, err)
+		files = append(files, more...)
+	}
 	return harness.Options{
-		ConfigFiles: harness.ShippedConfigs(t, "local.yaml", "local-tempo.yaml"),
-		Config:      overlay,
+		ConfigFiles: files,
 		Ports:       harness.NewPorts(t),
 		Env:         map[string]string{"TEMPO_ENDPOINT": sink.GRPCAddr()},
 	}
@@ -148,8 +153,8 @@ func TestPoisonedBatch(t *testing.T) {
 	requireComponent(t, "tenantheader")
 	sink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
 	ctlSink := startSink(t, temposink.Config{GRPCAddr: "127.0.0.1:0"})
-	opts := shippedTempoConfig(t, sink, "")
-	ctlOpts := shippedTempoConfig(t, ctlSink, "processors:\n  tenantrouting:\n    max_span_bytes: 0\n")
+	opts := shippedTempoConfig(t, sink)
+	ctlOpts := shippedTempoConfig(t, ctlSink, "reliability/no-span-cap.yaml")
 	col := harness.Start(t, opts)
 	ctl := harness.Start(t, ctlOpts)
 	poisonedRequests(t, opts.Ports.OTLPGRPC)
