@@ -165,15 +165,25 @@ func TestRateLimitedTenantDoesNotCostOthers(t *testing.T) {
 			wantRoute: map[string]int64{},
 		},
 		{
-			name:    "another tenant's downstream failure is returned, the limited share is not",
+			name:    "another tenant's downstream failure is dropped and counted when a share went through",
 			limited: []string{"a"},
 			failing: map[string]error{"b": errB},
 			in:      []resSpec{{attrs: ns("team-a"), spans: named("a", 1)}, {attrs: ns("team-b"), spans: named("b", 1)}, {attrs: ns("team-c"), spans: named("c", 1)}},
-			wantErr: errB,
-			// b was attempted (and failed), c delivered.
+			// b was attempted (and failed), c delivered: a retry would
+			// duplicate c, so none is asked for.
+			want:      map[string][]string{"b": {"b1"}, "c": {"c1"}},
+			wantDrop:  map[string]int64{"rate_limited/a": 1, "export_failed/b": 1},
+			wantRoute: map[string]int64{"c": 1},
+		},
+		{
+			name:      "every admitted share fails downstream: the failure is returned, the limited share is not",
+			limited:   []string{"a"},
+			failing:   map[string]error{"b": errB, "c": errB},
+			in:        []resSpec{{attrs: ns("team-a"), spans: named("a", 1)}, {attrs: ns("team-b"), spans: named("b", 1)}, {attrs: ns("team-c"), spans: named("c", 1)}},
+			wantErr:   errB,
 			want:      map[string][]string{"b": {"b1"}, "c": {"c1"}},
 			wantDrop:  map[string]int64{"rate_limited/a": 1},
-			wantRoute: map[string]int64{"b": 1, "c": 1},
+			wantRoute: map[string]int64{},
 		},
 		{
 			name:    "edge: limited platform copy dropped, destination tenant delivered",

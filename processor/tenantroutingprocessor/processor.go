@@ -160,6 +160,8 @@ type destination struct {
 	edgeCopies int
 	st         *tenantState
 	admitted   bool
+	// failed: the next component refused the share.
+	failed bool
 
 	// Shells of the edge resource/scope currently being split into td.
 	curRes   int
@@ -247,7 +249,10 @@ func (p *tenantRouting) Shutdown(context.Context) error {
 // (reason rate_limited) and dropped when other shares of the request are
 // passed on, so that a retry cannot duplicate them; only when every share
 // was refused is the request refused with the retryable errRateLimited.
-// Failures of the per-tenant calls are joined and returned.
+// Likewise a share the next component refuses (a tenant's full export
+// queue) is dropped and counted (reason export_failed) when another share
+// went through; when none did, the failures are joined and returned, and
+// the sender may retry the whole request.
 func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	rss := td.ResourceSpans()
 	n := rss.Len()
@@ -366,6 +371,7 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 		return errRateLimited
 	}
 	var errs []error
+	passed := 0
 	for k := range dests {
 		d := &dests[k]
 		if !d.admitted {
@@ -373,9 +379,22 @@ func (p *tenantRouting) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 		}
 		if err := p.send(ctx, d.tenant, d.st, d.td, d.spans, d.edgeCopies); err != nil {
 			errs = append(errs, err)
+			d.failed = true
+			continue
+		}
+		passed++
+	}
+	if len(errs) == 0 || passed == 0 {
+		return errors.Join(errs...)
+	}
+	for k := range dests {
+		if d := &dests[k]; d.failed {
+			p.telemetry.ProcessorTenantroutingSpansDropped.Add(ctx, int64(d.spans), d.st.failed)
 		}
 	}
-	return errors.Join(errs...)
+	p.logger.Debug("Dropped the tenant shares the next component refused, as others of the request were passed on",
+		zap.Error(errors.Join(errs...)))
+	return nil
 }
 
 // splitEdge routes the spans of an edge resource one by one: a span with a
@@ -435,11 +454,14 @@ func (p *tenantRouting) send(ctx context.Context, tenant string, st *tenantState
 	}
 	info := client.FromContext(ctx)
 	tctx := client.NewContext(ctx, client.Info{Addr: info.Addr, Auth: info.Auth, Metadata: md})
+	if err := p.next.ConsumeTraces(tctx, td); err != nil {
+		return err
+	}
 	p.telemetry.ProcessorTenantroutingSpansRouted.Add(ctx, int64(spans), st.routed)
 	if edgeCopies > 0 {
 		p.telemetry.ProcessorTenantroutingEdgeCopies.Add(ctx, int64(edgeCopies), st.edge)
 	}
-	return p.next.ConsumeTraces(tctx, td)
+	return nil
 }
 
 func (p *tenantRouting) countDropped(ctx context.Context, n int) {

@@ -454,28 +454,45 @@ func TestCustomMetadataKey(t *testing.T) {
 	assert.Empty(t, sink.calls[0].info.Metadata.Get(meshattr.DefaultTenantMetadataKey))
 }
 
+// TestPartialDownstreamFailure: when the next component refuses some
+// tenant shares of a request and takes others, a retry of the request would
+// duplicate what it took, so the refused shares are dropped and counted
+// (export_failed) and the request succeeds; only when no share went through
+// is the failure returned, for the sender to retry.
 func TestPartialDownstreamFailure(t *testing.T) {
 	errB := errors.New("b unavailable")
 	errC := consumererror.NewPermanent(errors.New("c rejected"))
-	sink := &tenantSink{key: meshattr.DefaultTenantMetadataKey, fail: map[string]error{"b": errB, "c": errC}}
-	p := newTestProcessor(t, meshConfig(), sink)
-	td := buildTraces(t,
-		resSpec{attrs: ns("team-a"), spans: spans("a1")},
-		resSpec{attrs: ns("team-b"), spans: spans("b1")},
-		resSpec{attrs: ns("team-c"), spans: spans("c1")},
-	)
-	err := p.ConsumeTraces(context.Background(), td)
-	require.Error(t, err)
+	three := func() ptrace.Traces {
+		return buildTraces(t,
+			resSpec{attrs: ns("team-a"), spans: spans("a1")},
+			resSpec{attrs: ns("team-b"), spans: spans("b1", "b2")},
+			resSpec{attrs: ns("team-c"), spans: spans("c1")},
+		)
+	}
+
+	// a went through: b's and c's shares are dropped and counted.
+	r := newIsolationRig(t, meshConfig())
+	r.sink.fail["b"], r.sink.fail["c"] = errB, errC
+	require.NoError(t, r.p.ConsumeTraces(context.Background(), three()))
+	assert.Len(t, r.sink.calls, 3, "every tenant was attempted, including the ones after a failure")
+	assert.Equal(t, map[string]int64{"export_failed/b": 2, "export_failed/c": 1}, r.dropped(t))
+	assert.Equal(t, map[string]int64{"a": 1}, r.routed(t), "only what the next component took counts as routed")
+
+	// No share went through: the joined failure is returned; one permanent
+	// part makes it permanent, and nothing is counted as dropped.
+	r = newIsolationRig(t, meshConfig())
+	r.sink.fail["a"], r.sink.fail["b"], r.sink.fail["c"] = errB, errB, errC
+	err := r.p.ConsumeTraces(context.Background(), three())
 	assert.ErrorIs(t, err, errB)
 	assert.ErrorContains(t, err, "c rejected")
-	assert.True(t, consumererror.IsPermanent(err), "one permanent part makes the join permanent")
-	// Every tenant was attempted, including the ones after a failure.
-	assert.Len(t, sink.calls, 3)
+	assert.True(t, consumererror.IsPermanent(err))
+	assert.Empty(t, r.dropped(t))
+	assert.Empty(t, r.routed(t))
 
-	// Only a retryable failure: the join is retryable, and returned unchanged.
-	sink = &tenantSink{key: meshattr.DefaultTenantMetadataKey, fail: map[string]error{"b": errB}}
-	p = newTestProcessor(t, meshConfig(), sink)
-	err = p.ConsumeTraces(context.Background(), buildTraces(t,
+	// Only retryable failures: the join is retryable.
+	r = newIsolationRig(t, meshConfig())
+	r.sink.fail["a"], r.sink.fail["b"] = errB, errB
+	err = r.p.ConsumeTraces(context.Background(), buildTraces(t,
 		resSpec{attrs: ns("team-a"), spans: spans("a1")},
 		resSpec{attrs: ns("team-b"), spans: spans("b1")},
 	))
@@ -483,7 +500,7 @@ func TestPartialDownstreamFailure(t *testing.T) {
 	assert.False(t, consumererror.IsPermanent(err))
 
 	// Single tenant: the downstream error comes back unchanged.
-	p = newTestProcessor(t, meshConfig(), consumertest.NewErr(errB))
+	p := newTestProcessor(t, meshConfig(), consumertest.NewErr(errB))
 	err = p.ConsumeTraces(context.Background(), buildTraces(t, resSpec{attrs: ns("team-a"), spans: spans("a1")}))
 	assert.Equal(t, errB, err)
 }

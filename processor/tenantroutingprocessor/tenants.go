@@ -21,6 +21,7 @@ const (
 	reasonRateLimited = "rate_limited"
 	reasonInvalidID   = "invalid_id"
 	reasonTooLarge    = "too_large"
+	reasonFailed      = "export_failed"
 )
 
 // tenantState is everything the processor keeps per tenant: the client
@@ -34,6 +35,7 @@ type tenantState struct {
 
 	routed  metric.AddOption
 	limited metric.AddOption
+	failed  metric.AddOption
 	edge    metric.AddOption
 
 	bucket *tokenBucket // nil when rate limiting is off
@@ -70,6 +72,7 @@ func (r *tenantRegistry) newState(tenant string, withMD bool, now time.Time) *te
 	st := &tenantState{
 		routed:  metric.WithAttributeSet(attribute.NewSet(tenantAttr)),
 		limited: metric.WithAttributeSet(attribute.NewSet(tenantAttr, attribute.String(attrReason, reasonRateLimited))),
+		failed:  metric.WithAttributeSet(attribute.NewSet(tenantAttr, attribute.String(attrReason, reasonFailed))),
 		edge:    metric.WithAttributeSet(attribute.NewSet(tenantAttr)),
 	}
 	if withMD {

@@ -71,7 +71,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTenantroutingSpansDropped, err = builder.meter.Int64Counter(
 		"otelcol_processor_tenantrouting_spans_dropped",
-		metric.WithDescription("Number of spans not passed downstream, by reason (no_tenant: no tenant, dropped; invalid_id: all-zero trace or span ID, dropped; too_large: over max_span_bytes even after truncating its string attribute values, dropped; rate_limited: refused by the tenant's rate limit, with a retryable error when nothing else of the request was passed on, else dropped). [Alpha]"),
+		metric.WithDescription("Number of spans not passed downstream, by reason (no_tenant: no tenant, dropped; invalid_id: all-zero trace or span ID, dropped; too_large: over max_span_bytes even after truncating its string attribute values, dropped; rate_limited: refused by the tenant's rate limit, with a retryable error when nothing else of the request was passed on, else dropped; export_failed: refused by the next component while another share of the request was passed on, dropped so that a retry cannot duplicate that share). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -43,7 +43,7 @@ func AssertEqualProcessorTenantroutingEdgeCopies(t *testing.T, tt *componenttest
 func AssertEqualProcessorTenantroutingSpansDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tenantrouting_spans_dropped",
-		Description: "Number of spans not passed downstream, by reason (no_tenant: no tenant, dropped; invalid_id: all-zero trace or span ID, dropped; too_large: over max_span_bytes even after truncating its string attribute values, dropped; rate_limited: refused by the tenant's rate limit, with a retryable error when nothing else of the request was passed on, else dropped). [Alpha]",
+		Description: "Number of spans not passed downstream, by reason (no_tenant: no tenant, dropped; invalid_id: all-zero trace or span ID, dropped; too_large: over max_span_bytes even after truncating its string attribute values, dropped; rate_limited: refused by the tenant's rate limit, with a retryable error when nothing else of the request was passed on, else dropped; export_failed: refused by the next component while another share of the request was passed on, dropped so that a retry cannot duplicate that share). [Alpha]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
