@@ -20,16 +20,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-mesh/otelcol-mesh/exporter/tenantlanesexporter/internal/metadata"
+	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
 )
 
 // refusal is why a request carries no usable tenant.
 type refusal int
 
 const (
-	ok refusal = iota
-	noTenant
-	multipleTenants
-	numRefusals
+	ok              = refusal(meshattr.TenantFound)
+	noTenant        = refusal(meshattr.NoTenant)
+	multipleTenants = refusal(meshattr.MultipleTenants)
+	numRefusals     = multipleTenants + 1
 )
 
 var refusalReasons = [numRefusals]string{"", "no_tenant", "multiple_tenants"}
@@ -170,16 +171,8 @@ func (e *tenantLanes) ConsumeTraces(ctx context.Context, td ptrace.Traces) error
 
 // tenant returns the single non-empty tenant of ctx's client metadata.
 func (e *tenantLanes) tenant(ctx context.Context) (string, refusal) {
-	vals := client.FromContext(ctx).Metadata.Get(e.metadataKey)
-	switch {
-	case len(vals) == 0:
-		return "", noTenant
-	case len(vals) > 1:
-		return "", multipleTenants
-	case vals[0] == "":
-		return "", noTenant
-	}
-	return vals[0], ok
+	tenant, r := meshattr.TenantFromMetadata(client.FromContext(ctx).Metadata, e.metadataKey)
+	return tenant, refusal(r)
 }
 
 // laneFor returns the tenant's lane, creating it on first use.

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/otelcol-mesh/otelcol-mesh/extension/tenantheaderextension/internal/metadata"
+	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
 )
 
 const (
@@ -29,11 +30,11 @@ const (
 type refusal int
 
 const (
-	ok refusal = iota
-	noTenant
-	multipleTenants
-	invalidTenant
-	numRefusals
+	ok              = refusal(meshattr.TenantFound)
+	noTenant        = refusal(meshattr.NoTenant)
+	multipleTenants = refusal(meshattr.MultipleTenants)
+	invalidTenant   = multipleTenants + 1
+	numRefusals     = invalidTenant + 1
 )
 
 var refusalReasons = [numRefusals]string{"", "no_tenant", "multiple_tenants", "invalid_tenant"}
@@ -93,18 +94,14 @@ func (e *tenantHeader) Shutdown(context.Context) error {
 
 // tenant returns the single tenant of ctx's client metadata.
 func (e *tenantHeader) tenant(ctx context.Context) (string, refusal) {
-	vals := client.FromContext(ctx).Metadata.Get(e.metadataKey)
+	tenant, r := meshattr.TenantFromMetadata(client.FromContext(ctx).Metadata, e.metadataKey)
 	switch {
-	case len(vals) == 0:
-		return "", noTenant
-	case len(vals) > 1:
-		return "", multipleTenants
-	case vals[0] == "":
-		return "", noTenant
-	case !validHeaderValue(vals[0]):
+	case r != meshattr.TenantFound:
+		return "", refusal(r)
+	case !validHeaderValue(tenant):
 		return "", invalidTenant
 	}
-	return vals[0], ok
+	return tenant, ok
 }
 
 // validHeaderValue accepts visible ASCII only: no spaces, controls or
