@@ -1,6 +1,7 @@
 package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor"
 
 import (
+	"errors"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -293,12 +294,9 @@ func tagFlags(i int) uint8 {
 type keyIndex struct {
 	// slots holds, per hash slot, the position in refs plus one (0: empty);
 	// one byte a slot keeps the whole index in a few cache lines.
-	slots [keySlots]uint8
-	refs  []keyRef
-	mult  uint32
-	// probe: no collision-free multiplier was found (two keys share their
-	// packed bytes), so lookups probe linearly.
-	probe  bool
+	slots  [keySlots]uint8
+	refs   []keyRef
+	mult   uint32
 	old    [numOld]oldKeySpec
 	stable [numStable]string
 	tags   [numTags]string
@@ -323,7 +321,9 @@ func (ix *keyIndex) slot(k string) uint32 {
 	return (packKey(k) * ix.mult) >> (32 - keySlotBits)
 }
 
-func newKeyIndex() *keyIndex {
+// newKeyIndex fails only when the tables hold two keys that no multiplier
+// separates (TestKeyIndexIsPerfect catches that before a release).
+func newKeyIndex() (*keyIndex, error) {
 	ix := &keyIndex{old: oldKeyTable(), stable: stableKeyTable(), tags: tagKeyTable()}
 	var refs []keyRef
 	for i, spec := range ix.old {
@@ -343,32 +343,26 @@ func newKeyIndex() *keyIndex {
 	m := uint32(0x9E3779B1)
 	for range maxMultiplierTries {
 		ix.mult = m | 1
-		if ix.fill(refs, false) {
-			return ix
+		if ix.fill(refs) {
+			return ix, nil
 		}
 		m += 0x6A09E668
 	}
-	ix.probe = true
-	ix.fill(refs, true)
-	return ix
+	return nil, errors.New("spannormalizer: no collision-free index of the attribute keys")
 }
 
 // maxMultiplierTries bounds the search; TestKeyIndexIsPerfect checks that
 // the tables of this release need far fewer.
 const maxMultiplierTries = 1 << 14
 
-// fill places every key in its slot; false on a collision (unless probe,
-// then the next free slot is taken).
-func (ix *keyIndex) fill(refs []keyRef, probe bool) bool {
+// fill places every key in its slot; false on a collision.
+func (ix *keyIndex) fill(refs []keyRef) bool {
 	ix.slots = [keySlots]uint8{}
 	ix.refs = refs
 	for i, r := range refs {
 		h := ix.slot(r.name)
-		for ix.slots[h] != 0 {
-			if !probe {
-				return false
-			}
-			h = (h + 1) & (keySlots - 1)
+		if ix.slots[h] != 0 {
+			return false
 		}
 		ix.slots[h] = uint8(i + 1)
 	}
@@ -387,20 +381,14 @@ func (ix *keyIndex) lookup(k string) *keyRef {
 	if k == "" {
 		return nil
 	}
-	h := ix.slot(k)
-	for {
-		i := ix.slots[h]
-		if i == 0 {
-			return nil
-		}
-		if ref := &ix.refs[i-1]; len(ref.name) == len(k) && ref.name == k {
-			return ref
-		}
-		if !ix.probe {
-			return nil
-		}
-		h = (h + 1) & (keySlots - 1)
+	i := ix.slots[ix.slot(k)]
+	if i == 0 {
+		return nil
 	}
+	if ref := &ix.refs[i-1]; len(ref.name) == len(k) && ref.name == k {
+		return ref
+	}
+	return nil
 }
 
 // Value kinds recorded by the scan.

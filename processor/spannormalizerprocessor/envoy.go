@@ -25,10 +25,9 @@ func (p *spanNormalizer) readEnvoy(span ptrace.Span, s *spanState, res *resource
 	node, nodeOK := envoy.ParseNodeID(s.tag[tagNodeID])
 	clusterName := s.tag[tagUpstreamCluster]
 	cluster, clusterOK := envoy.ParseCluster(clusterName)
-	var route envoy.Route
-	routeOK := false
+	routeNamespace, routeOK := "", false
 	if !clusterOK { // an Istio cluster (dir|port|subset|host) is never a route cluster
-		route, routeOK = envoy.ParseRouteCluster(clusterName)
+		routeNamespace, routeOK = envoy.RouteNamespace(clusterName)
 	}
 	if span.Kind() == ptrace.SpanKindUnspecified {
 		switch {
@@ -74,7 +73,7 @@ func (p *spanNormalizer) readEnvoy(span ptrace.Span, s *spanState, res *resource
 	case clusterOK:
 		r.inboundPort = cluster.Port
 	case routeOK:
-		r.destNamespace = route.Namespace
+		r.destNamespace = routeNamespace
 	}
 
 	s.readGRPC(r)
@@ -83,8 +82,9 @@ func (p *spanNormalizer) readEnvoy(span ptrace.Span, s *spanState, res *resource
 	}
 	r.grpcMessage = s.tag[tagGRPCMessage]
 	if raw, ok := s.text(oldResponseFlags); ok {
-		r.flagsMsg, r.flagsOK = envoy.Message(raw)
-		r.flagsErrorType, _ = envoy.ErrorType(raw)
+		var f envoy.Flags
+		f, r.flagsOK = envoy.DescribeFlags(raw)
+		r.flagsMsg, r.flagsErrorType = f.Message, f.ErrorType
 	}
 	r.downstreamCluster, _ = s.text(oldDownstream) // "-" is removed; other values stay
 	if p.compact {

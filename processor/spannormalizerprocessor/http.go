@@ -117,7 +117,7 @@ func setStatus(span ptrace.Span, attrs pcommon.Map, s *spanState, r *rewrite) {
 	}
 	switch {
 	case r.noResponse:
-		attrs.PutStr(attrErrorType, r.noResponseType)
+		attrs.PutStr(attrErrorType, clientClosedRequest)
 	case httpErr:
 		text := r.statusText // Envoy's own string: no allocation
 		if len(text) != 3 {  // "" for ints; a padded "0503" is not canonical

@@ -50,7 +50,7 @@ func (p *spanNormalizer) readNginx(span ptrace.Span, s *spanState, res *resource
 	}
 	// Read without converting: readHTTP converts (and counts) the code.
 	if v := &s.old[oldStatusCode]; (v.kind == kindInt && v.n == statusClientClosedRequest) || (v.kind == kindStr && v.s == "499") {
-		r.noResponse, r.noResponseType = true, clientClosedRequest
+		r.noResponse = true
 	}
 
 	// ingress.namespace / ingress.service_name: added by the platform

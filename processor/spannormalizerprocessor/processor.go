@@ -59,10 +59,15 @@ func newSpanNormalizer(set processor.Settings, cfg *Config) (*spanNormalizer, er
 	if err != nil {
 		return nil, err
 	}
+	keys, err := newKeyIndex()
+	if err != nil {
+		tb.Shutdown()
+		return nil, err
+	}
 	p := &spanNormalizer{
 		logger:  set.Logger,
 		tb:      tb,
-		keys:    newKeyIndex(),
+		keys:    keys,
 		now:     time.Now,
 		envoy:   cfg.sourceEnabled(SourceEnvoy),
 		nginx:   cfg.sourceEnabled(SourceNginx),

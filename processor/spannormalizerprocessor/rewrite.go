@@ -33,10 +33,9 @@ type rewrite struct {
 	statusOK    bool   // a usable status code (old or stable)
 	putStatus   bool   // write http.response.status_code
 	statusText  string // the proxy's original text of the code, for error.type
-	// noResponse: the request ended before a response was sent (nginx
-	// 499); noResponseType is its error.type.
-	noResponse     bool
-	noResponseType string
+	// noResponse: the client went away before a response was sent (nginx
+	// 499, error.type client_closed_request).
+	noResponse bool
 
 	scheme, path, query, urlFull string
 	hasQuery                     bool

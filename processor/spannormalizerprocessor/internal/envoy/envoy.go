@@ -63,39 +63,30 @@ func ParseCluster(s string) (Cluster, bool) {
 	return c, true
 }
 
-// Route is an Envoy Gateway cluster name `<kind>/<namespace>/<name>/rule/<n>`
-// (for example `httproute/team-a/shop/rule/0`): the route the request
-// matched, in the namespace of the team that owns the route.
-type Route struct {
-	// Kind is the route kind in lower case: httproute, grpcroute, tlsroute,
-	// tcproute or udproute.
-	Kind      string
-	Namespace string
-	Name      string
-}
-
-// ParseRouteCluster parses an Envoy Gateway route cluster name. It reports
-// false for anything else, including a namespace that is not a valid
-// namespace name.
-func ParseRouteCluster(s string) (Route, bool) {
+// RouteNamespace reads an Envoy Gateway cluster name
+// `<kind>/<namespace>/<name>/rule/<n>` (for example
+// `httproute/team-a/shop/rule/0`: the route the request matched) and returns
+// the namespace of the team that owns the route. It reports false for
+// anything else, including a namespace that is not a valid namespace name.
+func RouteNamespace(s string) (string, bool) {
 	kind, rest, ok := strings.Cut(s, "/")
 	if !ok {
-		return Route{}, false
+		return "", false
 	}
 	switch kind {
 	case "httproute", "grpcroute", "tlsroute", "tcproute", "udproute":
 	default:
-		return Route{}, false
+		return "", false
 	}
 	ns, rest, ok := strings.Cut(rest, "/")
 	if !ok || !parse.IsDNSLabel(ns) {
-		return Route{}, false
+		return "", false
 	}
 	name, rest, ok := strings.Cut(rest, "/")
 	if !ok || name == "" || !strings.HasPrefix(rest, "rule/") {
-		return Route{}, false
+		return "", false
 	}
-	return Route{Kind: kind, Namespace: ns, Name: name}, true
+	return ns, true
 }
 
 // serviceNamespace splits `<svc>.<ns>.svc[.<domain>]`.
@@ -125,7 +116,6 @@ type Node struct {
 	// Waypoint is true for `waypoint` nodes: ambient mode's L7 proxies (and
 	// east-west gateways, which share their template).
 	Waypoint  bool
-	IP        string
 	Pod       string
 	Namespace string
 }
@@ -148,7 +138,7 @@ func ParseNodeID(s string) (Node, bool) {
 	default:
 		return n, false
 	}
-	n.IP, rest, ok = strings.Cut(rest, "~")
+	_, rest, ok = strings.Cut(rest, "~") // the proxy's IP
 	if !ok {
 		return Node{}, false
 	}
@@ -232,30 +222,6 @@ func describeFlag(flag string) (flagInfo, bool) {
 	return flagInfo{}, false
 }
 
-// ErrorType returns the error.type of a response_flags value: that of its
-// first known flag, "_OTHER" when it has flags but none is known, and false
-// when it has none ("", "-"). It never allocates.
-func ErrorType(flags string) (string, bool) {
-	if flags == "" || flags == "-" {
-		return "", false
-	}
-	sawFlag := false
-	for tok := range strings.SplitSeq(flags, ",") {
-		tok = strings.TrimSpace(tok)
-		if tok == "" || tok == "-" {
-			continue
-		}
-		sawFlag = true
-		if info, ok := describeFlag(tok); ok {
-			return info.errorType, true
-		}
-	}
-	if !sawFlag {
-		return "", false
-	}
-	return "_OTHER", true
-}
-
 const (
 	// maxUnknownFlag bounds an unknown flag token echoed in a message.
 	maxUnknownFlag = 16
@@ -265,19 +231,30 @@ const (
 	unknownFlag = "unknown response flag"
 )
 
-// Message returns a status message for a response_flags value, and false
-// when the value carries no flag ("", "-"). A single known flag costs no
-// allocation; several flags ("UF,URX") are joined with ", ". Unknown tokens
-// are echoed only when they look like a flag (up to 16 of A-Z, 0-9, '_'), so
-// the message is always short, printable ASCII.
-func Message(flags string) (string, bool) {
+// Flags is what a response_flags value says about a request that got no
+// response: a status message and its error.type.
+type Flags struct {
+	// Message names every flag, joined with ", " (at most 256 bytes).
+	// Unknown tokens are echoed only when they look like a flag (up to 16 of
+	// A-Z, 0-9, '_'), so it is always short, printable ASCII.
+	Message string
+	// ErrorType is the error.type of the first known flag, "_OTHER" when
+	// none is known.
+	ErrorType string
+}
+
+// DescribeFlags reads a response_flags value in one pass, and reports false
+// when it carries no flag ("", "-"). A single known flag costs no
+// allocation; several ("UF,URX") allocate their joined message.
+func DescribeFlags(flags string) (Flags, bool) {
 	if flags == "" || flags == "-" {
-		return "", false
+		return Flags{}, false
 	}
 	if info, ok := describeFlag(flags); ok {
-		return info.message, true
+		return Flags{Message: info.message, ErrorType: info.errorType}, true
 	}
 	var b strings.Builder
+	errorType, full := "", false
 	for tok := range strings.SplitSeq(flags, ",") {
 		tok = strings.TrimSpace(tok)
 		if tok == "" || tok == "-" {
@@ -285,14 +262,20 @@ func Message(flags string) (string, bool) {
 		}
 		info, ok := describeFlag(tok)
 		msg := info.message
-		if !ok {
+		switch {
+		case ok && errorType == "":
+			errorType = info.errorType
+		case !ok:
 			msg = unknownFlag
 			if looksLikeFlag(tok) {
 				msg = "response flag " + tok
 			}
 		}
-		if b.Len()+len(msg)+2 > maxMessage {
-			break
+		if full = full || b.Len()+len(msg)+2 > maxMessage; full {
+			if errorType != "" {
+				break
+			}
+			continue // the message is full; a known flag may still follow
 		}
 		if b.Len() > 0 {
 			b.WriteString(", ")
@@ -300,9 +283,12 @@ func Message(flags string) (string, bool) {
 		b.WriteString(msg)
 	}
 	if b.Len() == 0 {
-		return "", false
+		return Flags{}, false
 	}
-	return b.String(), true
+	if errorType == "" {
+		errorType = "_OTHER"
+	}
+	return Flags{Message: b.String(), ErrorType: errorType}, true
 }
 
 func looksLikeFlag(s string) bool {

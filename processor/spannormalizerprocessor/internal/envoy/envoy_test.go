@@ -42,7 +42,7 @@ func TestParseCluster(t *testing.T) {
 func TestParseNodeID(t *testing.T) {
 	n, ok := ParseNodeID("sidecar~10.244.1.17~reviews-v2-5b7f9c8d4-x2kqp.team-alpha~team-alpha.svc.cluster.local")
 	assert.True(t, ok)
-	assert.Equal(t, Node{Sidecar: true, IP: "10.244.1.17", Pod: "reviews-v2-5b7f9c8d4-x2kqp", Namespace: "team-alpha"}, n)
+	assert.Equal(t, Node{Sidecar: true, Pod: "reviews-v2-5b7f9c8d4-x2kqp", Namespace: "team-alpha"}, n)
 	n, ok = ParseNodeID("router~10.244.0.5~istio-ingressgateway-7d4f8b9c6-abcde.istio-system~istio-system.svc.cluster.local")
 	assert.True(t, ok)
 	assert.True(t, n.Gateway)
@@ -52,7 +52,7 @@ func TestParseNodeID(t *testing.T) {
 	assert.Empty(t, n.Pod, "no namespace suffix: pod unknown")
 	n, ok = ParseNodeID("waypoint~10.244.0.19~waypoint-5f89fbb8b5-nmdsg.bookinfo~bookinfo.svc.cluster.local")
 	assert.True(t, ok)
-	assert.Equal(t, Node{Waypoint: true, IP: "10.244.0.19", Pod: "waypoint-5f89fbb8b5-nmdsg", Namespace: "bookinfo"}, n)
+	assert.Equal(t, Node{Waypoint: true, Pod: "waypoint-5f89fbb8b5-nmdsg", Namespace: "bookinfo"}, n)
 	for _, bad := range []string{"", "-", "ztunnel~1~p.n~d", "sidecar~1", "sidecar~1~p.n", "envoy-default-eg-e41e7b31-5d8c7b9f4-x2kqp"} {
 		_, ok := ParseNodeID(bad)
 		assert.False(t, ok, bad)
@@ -70,33 +70,37 @@ func TestMessage(t *testing.T) {
 		"TOOLONGFLAGXXXXXX": "unknown response flag",
 	}
 	for in, want := range tests {
-		got, ok := Message(in)
+		got, ok := DescribeFlags(in)
 		assert.True(t, ok, in)
-		assert.Equal(t, want, got, in)
+		assert.Equal(t, want, got.Message, in)
 	}
 	for _, in := range []string{"", "-", ",", " , "} {
-		_, ok := Message(in)
+		_, ok := DescribeFlags(in)
 		assert.False(t, ok, in)
 	}
-	long, ok := Message(strings.Repeat("UF,", 10000))
+	long, ok := DescribeFlags(strings.Repeat("UF,", 10000))
 	assert.True(t, ok)
-	assert.LessOrEqual(t, len(long), maxMessage)
+	assert.LessOrEqual(t, len(long.Message), maxMessage)
+	// A known flag after the message is full still gives the error.type.
+	late, ok := DescribeFlags(strings.Repeat("QQ,", 100) + "UF")
+	assert.True(t, ok)
+	assert.Equal(t, "upstream_connection_failure", late.ErrorType)
 }
 
 func TestSingleKnownFlagDoesNotAllocate(t *testing.T) {
-	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = Message("URX") }))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = DescribeFlags("URX") }))
 }
 
-func TestParseRouteCluster(t *testing.T) {
-	r, ok := ParseRouteCluster("httproute/team-a/shop/rule/0")
+func TestRouteNamespace(t *testing.T) {
+	ns, ok := RouteNamespace("httproute/team-a/shop/rule/0")
 	assert.True(t, ok)
-	assert.Equal(t, Route{Kind: "httproute", Namespace: "team-a", Name: "shop"}, r)
-	r, ok = ParseRouteCluster("grpcroute/team-b/api/rule/2/match/0")
+	assert.Equal(t, "team-a", ns)
+	ns, ok = RouteNamespace("grpcroute/team-b/api/rule/2/match/0")
 	assert.True(t, ok)
-	assert.Equal(t, "team-b", r.Namespace)
+	assert.Equal(t, "team-b", ns)
 	for _, bad := range []string{"", "-", "httproute/team-a/shop", "httproute/Team/shop/rule/0", "ingress/a/b/rule/0",
 		"httproute//shop/rule/0", "httproute/a//rule/0", "outbound|80||a.b.svc.cluster.local", "tracing/backend/-1"} {
-		_, ok := ParseRouteCluster(bad)
+		_, ok := RouteNamespace(bad)
 		assert.False(t, ok, bad)
 	}
 }
@@ -117,13 +121,8 @@ func TestErrorType(t *testing.T) {
 		"UMSDR,DT": "upstream_max_stream_duration_reached",
 	}
 	for in, want := range tests {
-		got, ok := ErrorType(in)
+		got, ok := DescribeFlags(in)
 		assert.True(t, ok, in)
-		assert.Equal(t, want, got, in)
+		assert.Equal(t, want, got.ErrorType, in)
 	}
-	for _, in := range []string{"", "-", ",", " , "} {
-		_, ok := ErrorType(in)
-		assert.False(t, ok, in)
-	}
-	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = ErrorType("UF,URX") }))
 }
