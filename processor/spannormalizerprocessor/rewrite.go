@@ -91,7 +91,6 @@ func (p *spanNormalizer) write(attrs pcommon.Map, res *resourceState, s *spanSta
 		}
 		p.keys.removeConverted(attrs, s)
 	}
-	attrs.EnsureCapacity(attrs.Len() + 16)
 	if r.methodOK && s.missing(hasMethod) {
 		attrs.PutStr(attrRequestMethod, r.method)
 		if !r.methodKnown {
