@@ -254,7 +254,7 @@ func (n *Namer) sweepServices(epoch uint32) {
 			sr.last = epoch
 			sr.sweep(epoch, n.learn.IdleEpochs)
 		}
-		if len(sr.roots) == 0 && sr.flatNames == 0 {
+		if len(sr.roots) == 0 && len(sr.flat) == 0 {
 			n.budget.used -= sr.nodes
 			delete(n.services, name)
 		}
@@ -306,7 +306,7 @@ func (n *Namer) Name(service, method, path string, epoch uint32, buf []byte) (st
 	case leaf.name != "":
 		st.Outcome = Known
 		return leaf.name, st
-	case sr.names+sr.flatNames >= n.maxNames:
+	case sr.names+len(sr.flat) >= n.maxNames:
 		st.Outcome = CollapsedNameLimit
 		return "", st
 	}
@@ -315,13 +315,12 @@ func (n *Namer) Name(service, method, path string, epoch uint32, buf []byte) (st
 		// name, now held by its route (counted once).
 		leaf.name = f.name
 		delete(sr.flat, f.name)
-		sr.flatNames--
 	} else {
 		leaf.name = string(buf)
 	}
 	sr.names++
 	st.Outcome = Added
-	if sr.names+sr.flatNames == n.maxNames {
+	if sr.names+len(sr.flat) == n.maxNames {
 		st.Filled |= FilledNames
 	}
 	return leaf.name, st
@@ -355,14 +354,13 @@ func (n *Namer) internLocked(sr *serviceRoutes, name []byte, epoch uint32) (stri
 		}
 		return f.name, Known, 0
 	}
-	if sr.names+sr.flatNames >= n.maxNames {
+	if sr.names+len(sr.flat) >= n.maxNames {
 		return "", CollapsedNameLimit, 0
 	}
 	s := string(name)
 	sr.flat[s] = &flatName{name: s, last: epoch}
-	sr.flatNames++
 	var filled Filled
-	if sr.names+sr.flatNames == n.maxNames {
+	if sr.names+len(sr.flat) == n.maxNames {
 		filled = FilledNames
 	}
 	return s, Added, filled
@@ -385,6 +383,6 @@ func (n *Namer) NameCounts(limit int, f func(service string, names int)) {
 			return
 		}
 		limit--
-		f(name, sr.names+sr.flatNames)
+		f(name, sr.names+len(sr.flat))
 	}
 }

@@ -152,8 +152,7 @@ type serviceRoutes struct {
 	names    int
 	last     uint32 // epoch of the last sweep
 	// flat holds the names that are not paths (routes, RPC names).
-	flat      map[string]*flatName
-	flatNames int
+	flat map[string]*flatName
 }
 
 // budget bounds what every service together learns.
@@ -480,7 +479,6 @@ func (sr *serviceRoutes) sweep(epoch, idle uint32) {
 	for k, f := range sr.flat {
 		if f.last < oldest {
 			delete(sr.flat, k)
-			sr.flatNames--
 		}
 	}
 	for m, root := range sr.roots {
