@@ -7,9 +7,12 @@ package benchspans // import "github.com/otelcol-mesh/otelcol-mesh/internal/benc
 import (
 	"context"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -35,4 +38,50 @@ func Run(b *testing.B, in ptrace.Traces, p consumer.Traces) {
 	n := float64(b.N * spans)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/span")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/span")
+}
+
+// MixCases are the golden cases (spannormalizer's testdata) a benchmark mix
+// holds one of per round: sidecar inbound, sidecar outbound error, gateway,
+// two nginx, one app span.
+var MixCases = []string{
+	"istio-sidecar-inbound", "istio-sidecar-outbound-error", "istio-gateway",
+	"nginx-ingress", "nginx-ingress-error", "app-span",
+}
+
+// Mix is a realistic batch: rounds copies of cases (the inputs of
+// MixCases, in order), with the numeric path IDs varied per round so that
+// names are learned, not repeated. 20 rounds = 120 spans.
+func Mix(cases []ptrace.Traces, rounds int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	for round := 0; round < rounds; round++ {
+		id := strconv.Itoa(1000 + round)
+		for _, c := range cases {
+			in := ptrace.NewTraces()
+			c.CopyTo(in)
+			rss := in.ResourceSpans()
+			for i := 0; i < rss.Len(); i++ {
+				sss := rss.At(i).ScopeSpans()
+				for j := 0; j < sss.Len(); j++ {
+					spans := sss.At(j).Spans()
+					for k := 0; k < spans.Len(); k++ {
+						VaryIDs(spans.At(k).Attributes(), id)
+					}
+				}
+			}
+			in.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+	}
+	return td
+}
+
+// VaryIDs puts id in place of the numeric path IDs of the golden inputs'
+// http.url and http.target (/reviews/0, /items/42).
+func VaryIDs(m pcommon.Map, id string) {
+	for _, k := range []string{"http.url", "http.target"} {
+		if v, ok := m.Get(k); ok {
+			s := strings.Replace(v.Str(), "/reviews/0", "/reviews/"+id, 1)
+			s = strings.Replace(s, "/items/42", "/items/"+id, 1)
+			v.SetStr(s)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package spannormalizerprocessor
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 
@@ -13,45 +12,15 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/internal/benchspans"
 )
 
-// benchMix is a realistic batch: per round, one of each fixture (sidecar
-// inbound, sidecar outbound error, gateway, two nginx, one app span), with
-// the numeric path IDs varied per round. 20 rounds = 120 spans.
+// benchMix is benchspans.Mix of the golden inputs: 120 spans.
 func benchMix(tb testing.TB) (ptrace.Traces, int) {
 	tb.Helper()
-	files := []string{
-		"istio-sidecar-inbound", "istio-sidecar-outbound-error", "istio-gateway",
-		"nginx-ingress", "nginx-ingress-error", "app-span",
+	cases := make([]ptrace.Traces, len(benchspans.MixCases))
+	for i, c := range benchspans.MixCases {
+		cases[i] = loadFixture(tb, c)
 	}
-	td := ptrace.NewTraces()
-	for round := 0; round < 20; round++ {
-		id := strconv.Itoa(1000 + round)
-		for _, f := range files {
-			in := loadFixture(tb, f)
-			rss := in.ResourceSpans()
-			for i := 0; i < rss.Len(); i++ {
-				rs := rss.At(i)
-				sss := rs.ScopeSpans()
-				for j := 0; j < sss.Len(); j++ {
-					spans := sss.At(j).Spans()
-					for k := 0; k < spans.Len(); k++ {
-						varyIDs(spans.At(k).Attributes(), id)
-					}
-				}
-				rs.MoveTo(td.ResourceSpans().AppendEmpty())
-			}
-		}
-	}
+	td := benchspans.Mix(cases, 20)
 	return td, td.SpanCount()
-}
-
-func varyIDs(m pcommon.Map, id string) {
-	for _, k := range []string{"http.url", "http.target"} {
-		if v, ok := m.Get(k); ok {
-			s := strings.Replace(v.Str(), "/reviews/0", "/reviews/"+id, 1)
-			s = strings.Replace(s, "/items/42", "/items/"+id, 1)
-			v.SetStr(s)
-		}
-	}
 }
 
 // BenchmarkNormalize measures, in one run and on the same spans, the copy

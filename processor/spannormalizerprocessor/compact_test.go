@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/benchspans"
 )
 
 // proxyBatch is what a proxy exports at once: n spans of one golden case's
@@ -24,7 +26,7 @@ func proxyBatch(tb testing.TB, name string, n int) ptrace.Traces {
 		span := ss.Spans().AppendEmpty()
 		srcSpans.At(i % srcSpans.Len()).CopyTo(span)
 		span.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, byte(i >> 8), byte(i)})
-		varyIDs(span.Attributes(), fmt.Sprint(1000+i))
+		benchspans.VaryIDs(span.Attributes(), fmt.Sprint(1000+i))
 	}
 	return out
 }

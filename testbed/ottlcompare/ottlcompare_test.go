@@ -3,8 +3,6 @@ package ottlcompare
 import (
 	"context"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
@@ -14,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -24,43 +21,18 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 )
 
-// mix is a realistic batch: per round, one of each of the team's first six
-// golden inputs (sidecar inbound, sidecar outbound error, gateway, two
-// nginx, one app span), with the numeric path IDs varied per round. 20
-// rounds = 120 spans.
+// mix is benchspans.Mix of spannormalizer's golden inputs: 120 spans.
 func mix(tb testing.TB) (ptrace.Traces, int) {
 	tb.Helper()
 	dir := filepath.Join(harness.RepoRoot(tb), "processor", "spannormalizerprocessor", "testdata")
-	td := ptrace.NewTraces()
-	for round := 0; round < 20; round++ {
-		id := strconv.Itoa(1000 + round)
-		for _, c := range []string{"istio-sidecar-inbound", "istio-sidecar-outbound-error", "istio-gateway",
-			"nginx-ingress", "nginx-ingress-error", "app-span"} {
-			in, err := golden.ReadTraces(filepath.Join(dir, c, "input.yaml"))
-			require.NoError(tb, err)
-			for i := 0; i < in.ResourceSpans().Len(); i++ {
-				rs := in.ResourceSpans().At(i)
-				for j := 0; j < rs.ScopeSpans().Len(); j++ {
-					spans := rs.ScopeSpans().At(j).Spans()
-					for k := 0; k < spans.Len(); k++ {
-						varyIDs(spans.At(k).Attributes(), id)
-					}
-				}
-				rs.MoveTo(td.ResourceSpans().AppendEmpty())
-			}
-		}
+	cases := make([]ptrace.Traces, len(benchspans.MixCases))
+	for i, c := range benchspans.MixCases {
+		in, err := golden.ReadTraces(filepath.Join(dir, c, "input.yaml"))
+		require.NoError(tb, err)
+		cases[i] = in
 	}
+	td := benchspans.Mix(cases, 20)
 	return td, td.SpanCount()
-}
-
-func varyIDs(m pcommon.Map, id string) {
-	for _, k := range []string{"http.url", "http.target"} {
-		if v, ok := m.Get(k); ok {
-			s := strings.Replace(v.Str(), "/reviews/0", "/reviews/"+id, 1)
-			s = strings.Replace(s, "/items/42", "/items/"+id, 1)
-			v.SetStr(s)
-		}
-	}
 }
 
 // ours is spannormalizer as the OTTL statements can imitate it: route
