@@ -43,18 +43,7 @@ func nestedArrayRequest(depth int) []byte {
 		value = protowire.AppendVarint(value, uint64(lens[i-1]))
 	}
 	value = append(value, leaf...)
-
-	var kv []byte
-	kv = protowire.AppendString(protowire.AppendTag(kv, 1, protowire.BytesType), "deep")
-	kv = protowire.AppendBytes(protowire.AppendTag(kv, 2, protowire.BytesType), value)
-	var span []byte
-	span = protowire.AppendBytes(protowire.AppendTag(span, 1, protowire.BytesType), bytes.Repeat([]byte{0x6e}, 16))
-	span = protowire.AppendBytes(protowire.AppendTag(span, 2, protowire.BytesType), bytes.Repeat([]byte{0x6e}, 8))
-	span = protowire.AppendString(protowire.AppendTag(span, 5, protowire.BytesType), "deep")
-	span = protowire.AppendBytes(protowire.AppendTag(span, 9, protowire.BytesType), kv)
-	scope := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), span)
-	rs := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), scope)
-	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rs)
+	return wrapValue(value)
 }
 
 // deepestUnder is the deepest nesting whose request fits in limit bytes,
