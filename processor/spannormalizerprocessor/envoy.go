@@ -183,9 +183,7 @@ func (p *spanNormalizer) setEnvoyIdentity(res *resourceState, s *spanState, node
 		// or `<namespace>/<gateway>` (Zipkin).
 		if v, ok := ra.Get(resServiceName); ok {
 			if name, ns, ok := splitGatewayName(v.Str()); ok {
-				ra.PutStr(resServiceName, name)
-				ra.PutStr(resServiceNamespace, ns)
-				res.service, res.serviceRead = name, true
+				res.setService(name, ns)
 			}
 		}
 		return

@@ -99,7 +99,5 @@ func setNginxIdentity(res *resourceState) {
 			name = g
 		}
 	}
-	ra.PutStr(resServiceName, name)
-	ra.PutStr(resServiceNamespace, ns)
-	res.service, res.serviceRead = name, true
+	res.setService(name, ns)
 }

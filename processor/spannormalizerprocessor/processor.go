@@ -230,6 +230,15 @@ type resourceState struct {
 	hoistHas  uint32
 }
 
+// setService writes the proxy's service name and namespace on the
+// resource; the name is the one the cardinality bound counts from then on.
+func (r *resourceState) setService(name, namespace string) {
+	ra := r.res.Attributes()
+	ra.PutStr(resServiceName, name)
+	ra.PutStr(resServiceNamespace, namespace)
+	r.service, r.serviceRead = name, true
+}
+
 func (r *resourceState) serviceName() string {
 	if !r.serviceRead {
 		r.serviceRead = true
