@@ -59,13 +59,28 @@ func TestConfigsValidate(t *testing.T) {
 // collector exits cleanly. No timing is asserted.
 func TestShortRunNoSilentLoss(t *testing.T) {
 	r, have := shortRunner(t, ProtoMixed)
-	for _, k := range append(Kinds, PassthroughTwoStage, ProductTwoStage) {
+	runShortCells(t, r, have, append(Kinds, PassthroughTwoStage, ProductTwoStage), 2000)
+}
+
+// TestShortRunPerSenderNoSilentLoss runs the per-sender shape (one request
+// per proxy or application, as in the shipped topology) through A, B and C,
+// with the same correctness checks as TestShortRunNoSilentLoss.
+func TestShortRunPerSenderNoSilentLoss(t *testing.T) {
+	r, have := shortRunner(t, ProtoGRPC)
+	r.SenderSpans = 5
+	runShortCells(t, r, have, Kinds, 1000)
+}
+
+// runShortCells runs each kind for a few seconds at rate spans/s and checks
+// correctness only (no timing).
+func runShortCells(t *testing.T, r *Runner, have map[string]bool, kinds []Kind, rate float64) {
+	for _, k := range kinds {
 		t.Run(string(k), func(t *testing.T) {
 			if miss := Missing(k, have); len(miss) > 0 {
 				t.Skipf("binary lacks %v", miss)
 			}
 			res := r.Run(context.Background(), Cell{
-				Kind: k, Mode: ModeRate, Label: "test", Rate: 2000, Workers: 2,
+				Kind: k, Mode: ModeRate, Label: "test", Rate: rate, Workers: 2,
 				Warmup: 500 * time.Millisecond, Measure: 2 * time.Second, Params: testParams,
 			})
 			require.Empty(t, res.Skipped)

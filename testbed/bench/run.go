@@ -114,9 +114,13 @@ type CollectorCounts struct {
 
 // Runner runs cells against one sink.
 type Runner struct {
-	Sink     Sink
-	Mix      loadgen.MixOptions
-	Protocol Protocol
+	Sink Sink
+	Mix  loadgen.MixOptions
+	// SenderSpans > 0 sends every sender's spans in requests of their own,
+	// at most SenderSpans each (loadgen.SplitBySender); 0 sends the mix's
+	// requests, many senders each, as an agent forwards them.
+	SenderSpans int
+	Protocol    Protocol
 	// WorkDir holds each collector's config and log.
 	WorkDir string
 	// Have is what the binary has (Components).
@@ -147,7 +151,7 @@ func (r *Runner) workload(k Kind) (*workload, error) {
 	if w, ok := r.workloads[k]; ok {
 		return w, nil
 	}
-	w, err := buildWorkload(k, r.Mix, r.Protocol)
+	w, err := buildWorkload(k, r.Mix, r.SenderSpans, r.Protocol)
 	if err != nil {
 		return nil, err
 	}

@@ -28,8 +28,11 @@ type workload struct {
 
 // buildWorkload turns the mix into templates for config k. A and B get the
 // mixed requests as they are (one endpoint); C gets each tenant's share on
-// that tenant's endpoint, edge spans on two (see configC).
-func buildWorkload(k Kind, mix loadgen.MixOptions, proto Protocol) (*workload, error) {
+// that tenant's endpoint, edge spans on two (see configC). With senderSpans
+// > 0 every request is first split per sender (loadgen.SplitBySender), the
+// shape of the shipped topology where proxies export straight to the
+// collector, instead of an agent's mixed batches.
+func buildWorkload(k Kind, mix loadgen.MixOptions, senderSpans int, proto Protocol) (*workload, error) {
 	w := &workload{}
 	pick := func(i int) int { // 0 = gRPC, 1 = HTTP
 		switch proto {
@@ -46,8 +49,18 @@ func buildWorkload(k Kind, mix loadgen.MixOptions, proto Protocol) (*workload, e
 			w.maxSpanBytes = per
 		}
 	}
+	bySender := func(reqs []loadgen.Request) []loadgen.Request {
+		if senderSpans <= 0 {
+			return reqs
+		}
+		var out []loadgen.Request
+		for _, req := range reqs {
+			out = append(out, loadgen.SplitBySender(req, senderSpans)...)
+		}
+		return out
+	}
 	if k != OTTL {
-		for i, req := range loadgen.BuildMix(mix) {
+		for i, req := range bySender(loadgen.BuildMix(mix)) {
 			var expect map[string]int
 			switch k {
 			case Product, ProductTwoStage:
@@ -69,14 +82,16 @@ func buildWorkload(k Kind, mix loadgen.MixOptions, proto Protocol) (*workload, e
 		return w, nil
 	}
 	// C: bigger base requests so that each tenant's share is about the
-	// size of an A/B request.
+	// size of an A/B request (per sender, a request is one tenant's already).
 	big := mix
 	if big.SpansPerRequest <= 0 {
 		big.SpansPerRequest = 100
 	}
-	big.SpansPerRequest *= len(Tenants) - 1
+	if senderSpans <= 0 {
+		big.SpansPerRequest *= len(Tenants) - 1
+	}
 	i := 0
-	for _, req := range loadgen.BuildMix(big) {
+	for _, req := range bySender(loadgen.BuildMix(big)) {
 		parts, logical := loadgen.SplitByTenant(req)
 		for ti, tenant := range Tenants {
 			td, ok := parts[tenant]

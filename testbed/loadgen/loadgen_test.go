@@ -59,6 +59,29 @@ func TestSplitByTenant(t *testing.T) {
 	assert.Len(t, parts, len(exp))
 }
 
+func TestSplitBySender(t *testing.T) {
+	req := BuildMix(MixOptions{SpansPerRequest: 96, Requests: 1})[0]
+	parts := SplitBySender(req, 5)
+	spans := 0
+	var routes []SpanRoute
+	for _, p := range parts {
+		require.Equal(t, 1, p.Traces.ResourceSpans().Len(), "one sender per request")
+		require.Equal(t, 1, p.Traces.ResourceSpans().At(0).ScopeSpans().Len())
+		n := p.Traces.SpanCount()
+		assert.LessOrEqual(t, n, 5)
+		require.Len(t, p.Routes, n)
+		ns, _ := p.Traces.ResourceSpans().At(0).Resource().Attributes().Get("k8s.namespace.name")
+		for _, r := range p.Routes {
+			assert.Equal(t, ns.Str(), r.Namespace, "a route stays with its span's sender")
+		}
+		spans += n
+		routes = append(routes, p.Routes...)
+	}
+	assert.Equal(t, req.Traces.SpanCount(), spans)
+	assert.Equal(t, req.Routes, routes)
+	assert.Greater(t, len(parts), 12, "the 96-span mix has more senders than traces")
+}
+
 func TestTemplateFillFreshIDsKeepsLinks(t *testing.T) {
 	req := BuildMix(MixOptions{SpansPerRequest: 40, Requests: 1})[0]
 	tmpl, err := NewTemplate(req.Traces, 0, 40, nil)

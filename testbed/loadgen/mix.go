@@ -411,6 +411,47 @@ func envoyTags(a pcommon.Map, e envoy) {
 	}
 }
 
+// SplitBySender splits a request the way the senders themselves export in
+// the shipped topology, where every proxy and application sends straight to
+// the collector: one request per sender (resource and scope), at most
+// maxSpans spans each, as Envoy's OpenTelemetry tracer flushes every
+// min_flush_spans (default 5) spans. Routes follow their spans.
+func SplitBySender(req Request, maxSpans int) []Request {
+	maxSpans = max(1, maxSpans)
+	var out []Request
+	eachScope(req.Traces, func(rs ptrace.ResourceSpans, sc ptrace.ScopeSpans, first int) {
+		spans := sc.Spans()
+		for from := 0; from < spans.Len(); from += maxSpans {
+			td := ptrace.NewTraces()
+			drs := td.ResourceSpans().AppendEmpty()
+			rs.Resource().CopyTo(drs.Resource())
+			dss := drs.ScopeSpans().AppendEmpty()
+			sc.Scope().CopyTo(dss.Scope())
+			to := min(from+maxSpans, spans.Len())
+			for k := from; k < to; k++ {
+				spans.At(k).CopyTo(dss.Spans().AppendEmpty())
+			}
+			out = append(out, Request{Traces: td, Routes: req.Routes[first+from : first+to]})
+		}
+	})
+	return out
+}
+
+// eachScope calls f for every scope of td, with the position of the
+// scope's first span in the request's span order (that of Request.Routes).
+func eachScope(td ptrace.Traces, f func(rs ptrace.ResourceSpans, sc ptrace.ScopeSpans, first int)) {
+	i := 0
+	rss := td.ResourceSpans()
+	for r := 0; r < rss.Len(); r++ {
+		rs := rss.At(r)
+		for s := 0; s < rs.ScopeSpans().Len(); s++ {
+			sc := rs.ScopeSpans().At(s)
+			f(rs, sc, i)
+			i += sc.Spans().Len()
+		}
+	}
+}
+
 // SplitByTenant splits a request into one request per tenant, an edge span
 // going to both of its tenants, the way a sender would have to split its
 // data to feed static per-tenant pipelines. Logical counts each original
@@ -422,36 +463,29 @@ func SplitByTenant(req Request) (parts map[string]ptrace.Traces, logical map[str
 		rs ptrace.ResourceSpans
 		ss ptrace.ScopeSpans
 	}
-	i := 0
-	rss := req.Traces.ResourceSpans()
-	for r := 0; r < rss.Len(); r++ {
-		rs := rss.At(r)
-		for s := 0; s < rs.ScopeSpans().Len(); s++ {
-			sc := rs.ScopeSpans().At(s)
-			dests := map[string]dest{}
-			for k := 0; k < sc.Spans().Len(); k++ {
-				route := req.Routes[i]
-				i++
-				logical[TenantOf(route.Namespace)]++
-				for _, tenant := range TenantsOfSpan(route.Namespace, route.Destination) {
-					d, ok := dests[tenant]
+	eachScope(req.Traces, func(rs ptrace.ResourceSpans, sc ptrace.ScopeSpans, first int) {
+		dests := map[string]dest{}
+		for k := 0; k < sc.Spans().Len(); k++ {
+			route := req.Routes[first+k]
+			logical[TenantOf(route.Namespace)]++
+			for _, tenant := range TenantsOfSpan(route.Namespace, route.Destination) {
+				d, ok := dests[tenant]
+				if !ok {
+					td, ok := parts[tenant]
 					if !ok {
-						td, ok := parts[tenant]
-						if !ok {
-							td = ptrace.NewTraces()
-							parts[tenant] = td
-						}
-						d.rs = td.ResourceSpans().AppendEmpty()
-						rs.Resource().CopyTo(d.rs.Resource())
-						d.ss = d.rs.ScopeSpans().AppendEmpty()
-						sc.Scope().CopyTo(d.ss.Scope())
-						dests[tenant] = d
+						td = ptrace.NewTraces()
+						parts[tenant] = td
 					}
-					sc.Spans().At(k).CopyTo(d.ss.Spans().AppendEmpty())
+					d.rs = td.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(d.rs.Resource())
+					d.ss = d.rs.ScopeSpans().AppendEmpty()
+					sc.Scope().CopyTo(d.ss.Scope())
+					dests[tenant] = d
 				}
+				sc.Spans().At(k).CopyTo(d.ss.Spans().AppendEmpty())
 			}
 		}
-	}
+	})
 	return parts, logical
 }
 

@@ -53,6 +53,7 @@ type options struct {
 	doOverload       bool
 	out              string
 	spansPerRequest  int
+	senderSpans      int
 	serveSink        bool
 	profile          bool
 	breakdown        bool
@@ -88,6 +89,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.doOverload, "overload-run", true, "run the overload cell")
 	flag.StringVar(&o.out, "out", "results", "output directory for CSV and SVG (testbed/results from testbed/, where make bench runs it)")
 	flag.IntVar(&o.spansPerRequest, "spans-per-request", 96, "spans per OTLP request (whole traces of 8)")
+	flag.IntVar(&o.senderSpans, "sender-spans", 0, "split every request per sender (resource), at most this many spans each, as proxies export straight to the collector (0: the mixed requests an agent forwards)")
 	flag.BoolVar(&o.breakdown, "breakdown", true, "also run B's halves (B1 spannormalizer only, B2 tenantrouting only) at max throughput")
 	flag.BoolVar(&o.batching, "batching", true, "also run A and B with two batching stages, the batch processor in front of the exporter's byte batching (AP, BP; shipped until 2026-12-01), at max throughput")
 	flag.BoolVar(&o.diskQueue, "disk-queue", false, "put the exporter's queue on disk (file_storage, as deploy/overlays/prod) in every config that batches in the exporter (A, B, AP, BP)")
@@ -171,6 +173,7 @@ func run(ctx context.Context, o options) (int, error) {
 	runner := &bench.Runner{
 		Sink:         sink,
 		Mix:          loadgen.MixOptions{SpansPerRequest: o.spansPerRequest},
+		SenderSpans:  o.senderSpans,
 		Protocol:     bench.Protocol(o.protocol),
 		WorkDir:      workDir,
 		Have:         have,
@@ -215,6 +218,9 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 	fmt.Printf("load: %d-span requests over %s, %d workers; exporter compression %s; batch %d requested, %d used (cap keeps exports < 3.5 MiB at %.0f B/span x 1.5)\n",
 		o.spansPerRequest, o.protocol, o.workers, o.compression, o.batch, mainParams.BatchSize, perSpan)
+	if o.senderSpans > 0 {
+		fmt.Printf("per sender: every request split into one request per sender (resource), at most %d spans each\n", o.senderSpans)
+	}
 	if o.diskQueue {
 		fmt.Println("exporter queue on disk (file_storage) in A, B, AP, BP")
 	}
