@@ -261,6 +261,30 @@ func CheckOneBatchingStage(cr Object) []string {
 	return problems
 }
 
+// CheckQueueBlocks: every enabled sending_queue sets block_on_overflow, so a
+// full queue makes the receiver wait (its sender waits on gRPC flow control,
+// up to max_concurrent_streams requests per connection) instead of refusing.
+// Refusing wastes the decode of every refused request, and a queue that
+// refuses one tenant's share of a request after another share went in has
+// tenantrouting drop that share, counted, while the sender is told the
+// request succeeded (testbed/README.md "Overload": 13,272 spans so in a 20 s
+// spike; 0 with blocking).
+func CheckQueueBlocks(cr Object) []string {
+	cfg, _ := specOf(cr)["config"].(map[string]any)
+	var problems []string
+	for id, e := range asMap(cfg["exporters"]) {
+		qm := asMap(asMap(e)["sending_queue"])
+		if qm == nil || qm["enabled"] == false {
+			continue
+		}
+		if qm["block_on_overflow"] != true {
+			problems = append(problems, fmt.Sprintf("%s: sending_queue.block_on_overflow is %v, not true: a full queue refuses, and a tenant share it refuses is dropped while its request is acknowledged",
+				id, GetPathOr(qm, "false (default)", "block_on_overflow")))
+		}
+	}
+	return problems
+}
+
 // HeapPerQueueByte is what a queued span takes on the heap per byte that
 // the bytes sizer counts (its proto size): 2.98 measured for the testbed's
 // span mix, rounded up.

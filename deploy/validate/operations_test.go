@@ -151,6 +151,22 @@ func TestOneBatchingStage(t *testing.T) {
 	expectProblem(t, "batch processor and exporter batching", CheckOneBatchingStage(twice), "batches twice")
 }
 
+// Every export queue makes its senders wait when full, in memory or on disk.
+func TestQueueBlocksWhenFull(t *testing.T) {
+	crs := collectors(t)
+	for _, tree := range collectorTrees {
+		noProblems(t, tree, CheckQueueBlocks(crs[tree]))
+	}
+	// The defect: upstream's default, a full queue refuses.
+	for _, tree := range []string{"base", "overlays/prod"} {
+		refusing := mutate(t, crs[tree], func(m map[string]any) {
+			q, _ := GetPath(m, "spec", "config", "exporters", "otlp_grpc/tempo", "sending_queue")
+			delete(q.(map[string]any), "block_on_overflow")
+		})
+		expectProblem(t, tree+" without block_on_overflow", CheckQueueBlocks(refusing), "block_on_overflow is false (default)")
+	}
+}
+
 // Every in-memory export queue is sized in bytes, and full it takes at
 // most half of memory_limiter's soft limit.
 func TestMemoryQueueFitsTheHeap(t *testing.T) {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -123,10 +124,23 @@ type CollectorParams struct {
 	// it so that a sender over its share waits instead of being decoded and
 	// then refused.
 	MaxConcurrentStreams int
+	// QueueBytes is the exporter's sending_queue size in bytes (0:
+	// QueueBytesFor(MemLimitMiB), deploy/base's proportion).
+	QueueBytes int
 	// DiskQueue puts the exporter's queue on disk (file_storage in
 	// $MESHBENCH_QUEUE_DIR, as deploy/overlays/prod does) in the configs
 	// that batch in the exporter (all but C).
 	DiskQueue bool
+}
+
+// QueueBytesFor is the exporter queue (in proto bytes) of a collector whose
+// memory_limiter limit is limitMiB, in deploy/base's proportion: 96 MiB per
+// 1 GiB. A span takes about 3x its proto size on the heap, so the full queue
+// stays well inside the soft limit, and a collector that cannot export fast
+// enough fills its queue (and makes its senders wait) before memory_limiter
+// refuses everyone.
+func QueueBytesFor(limitMiB int) int {
+	return limitMiB << 20 * 96 / 1024
 }
 
 type tenantPort struct {
@@ -224,6 +238,7 @@ func collectorOptions(k Kind, ports harness.Ports, tenantPorts []tenantPort, sin
 		"BATCH_MAX":     strconv.Itoa(p.BatchMax),
 		// 0 is grpc-go's default, unbounded.
 		"MAX_CONCURRENT_STREAMS": strconv.Itoa(p.MaxConcurrentStreams),
+		"QUEUE_BYTES":            strconv.Itoa(cmp.Or(p.QueueBytes, QueueBytesFor(p.MemLimitMiB))),
 	}
 	for _, tp := range tenantPorts {
 		env["C_GRPC_"+strings.ToUpper(tp.Tenant)] = fmt.Sprintf("127.0.0.1:%d", tp.GRPC)
