@@ -30,6 +30,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	// configgrpc registers the zstd and snappy gRPC codecs, as it does in
+	// Tempo's distributor (its OTLP receiver is the collector's).
+	_ "go.opentelemetry.io/collector/config/configgrpc"
 	_ "google.golang.org/grpc/encoding/gzip" // the otlp_grpc exporter compresses with gzip by default
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"

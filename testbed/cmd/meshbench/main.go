@@ -82,7 +82,7 @@ func parseFlags() options {
 	flag.IntVar(&o.rssMargin, "rss-margin-mib", 64, "allowed RSS above limit_mib in the overload cell (Go runtime, stacks, binary pages)")
 	flag.IntVar(&o.gogc, "gogc", 0, "GOGC of the collector processes (0: unset, Go's default 100)")
 	flag.IntVar(&o.maxStreams, "max-streams", bench.ShippedMaxConcurrentStreams, "gRPC receiver max_concurrent_streams per connection (0: unbounded, grpc-go's default)")
-	flag.StringVar(&o.compression, "compression", "none", "exporter compression to the sink: none or gzip")
+	flag.StringVar(&o.compression, "compression", "none", "exporter compression to the sink: none, gzip (deploy/ ships it) or zstd")
 	flag.StringVar(&o.protocol, "protocol", "grpc", "generator to collector: grpc, http or mixed")
 	flag.StringVar(&o.configs, "configs", "A,B,C", "configs to run")
 	flag.BoolVar(&o.scale, "scale", true, "run the scale curve (GOMAXPROCS 1/2 x batch 512/8192)")
