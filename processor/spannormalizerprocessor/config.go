@@ -76,6 +76,13 @@ type Config struct {
 	// with the mesh.context.break attribute.
 	ContextDiagnostics ContextDiagnosticsConfig `mapstructure:"context_diagnostics"`
 
+	// WorkerPool runs this processor, and the components after it, on a pool
+	// of long-lived goroutines (4 per GOMAXPROCS) instead of the receiver's
+	// goroutine of each request, which has to grow its stack for the deep
+	// pipeline behind it, once per request. The receiver's goroutine waits
+	// for the result, so backpressure and errors reach the sender as before.
+	WorkerPool bool `mapstructure:"worker_pool"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }

@@ -54,6 +54,7 @@ func TestLoadConfig(t *testing.T) {
 					MeshPeerCIDRs:     []string{"10.244.0.0/16", "fd00:10:244::/56"},
 					EdgeNamespaces:    []string{"istio-system", "ingress-nginx", "gateways"},
 				},
+				WorkerPool: false,
 			},
 		},
 		{

@@ -6,14 +6,17 @@ package spannormalizerprocessor // import "github.com/otelcol-mesh/otelcol-mesh/
 
 import (
 	"context"
+	"runtime"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/metadata"
+	"github.com/otelcol-mesh/otelcol-mesh/processor/spannormalizerprocessor/internal/workerpool"
 )
 
 const (
@@ -67,6 +70,7 @@ func createDefaultConfig() component.Config {
 			MaxServices:    defaultDiagnosticsMaxServices,
 			EdgeNamespaces: []string{"istio-system", "ingress-nginx"},
 		},
+		WorkerPool: true,
 	}
 }
 
@@ -80,7 +84,38 @@ func createTraces(
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+	proc, err := processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithShutdown(p.shutdown))
+	if err != nil || !cfg.(*Config).WorkerPool {
+		return proc, err
+	}
+	return &pooledTraces{Traces: proc, pool: workerpool.New(workersPerProc * runtime.GOMAXPROCS(0))}, nil
+}
+
+// workersPerProc sizes the worker pool: the work is CPU-bound, but a worker
+// waits while the exporter's queue is full, so a few per CPU.
+const workersPerProc = 4
+
+// pooledTraces runs the processor and the rest of the pipeline on the pool's
+// workers (Config.WorkerPool).
+type pooledTraces struct {
+	processor.Traces
+	pool *workerpool.Pool
+}
+
+func (p *pooledTraces) Start(ctx context.Context, host component.Host) error {
+	p.pool.Start()
+	return p.Traces.Start(ctx, host)
+}
+
+func (p *pooledTraces) Shutdown(ctx context.Context) error {
+	// The receivers are down by now: nothing new arrives.
+	err := p.Traces.Shutdown(ctx)
+	p.pool.Stop()
+	return err
+}
+
+func (p *pooledTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	return p.pool.Run(ctx, func() error { return p.Traces.ConsumeTraces(ctx, td) })
 }

@@ -52,3 +52,27 @@ func TestEmptyBatch(t *testing.T) {
 	out := process(t, defaultConfig(), ptrace.NewTraces())
 	assert.Equal(t, 0, out.SpanCount())
 }
+
+// TestWorkerPoolSameOutput: on the pool's workers or on the caller's
+// goroutine, the processor writes the same spans; after Shutdown the caller's
+// goroutine runs it again rather than waiting for a stopped worker.
+func TestWorkerPoolSameOutput(t *testing.T) {
+	outputs := map[bool]ptrace.Traces{}
+	for _, pooled := range []bool{true, false} {
+		cfg := defaultConfig()
+		cfg.WorkerPool = pooled
+		sink := new(consumertest.TracesSink)
+		p, err := NewFactory().CreateTraces(context.Background(), nopSettings(), cfg, sink)
+		require.NoError(t, err)
+		_, isPooled := p.(*pooledTraces)
+		assert.Equal(t, pooled, isPooled)
+		require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, p.ConsumeTraces(context.Background(), loadFixture(t, "istio-gateway")))
+		require.NoError(t, p.Shutdown(context.Background()))
+		require.NoError(t, p.ConsumeTraces(context.Background(), loadFixture(t, "istio-gateway")))
+		require.Len(t, sink.AllTraces(), 2)
+		outputs[pooled] = sink.AllTraces()[0]
+		assert.Equal(t, outputs[pooled], sink.AllTraces()[1])
+	}
+	assert.Equal(t, outputs[false], outputs[true])
+}
