@@ -90,7 +90,7 @@ func createTraces(
 	if err != nil || !cfg.(*Config).WorkerPool {
 		return proc, err
 	}
-	return &pooledTraces{Traces: proc, pool: workerpool.New(workersPerProc * runtime.GOMAXPROCS(0))}, nil
+	return &pooledTraces{Traces: proc, pool: workerpool.New(workersPerProc*runtime.GOMAXPROCS(0), proc)}, nil
 }
 
 // workersPerProc sizes the worker pool: the work is CPU-bound, but a worker
@@ -117,5 +117,5 @@ func (p *pooledTraces) Shutdown(ctx context.Context) error {
 }
 
 func (p *pooledTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	return p.pool.Run(ctx, func() error { return p.Traces.ConsumeTraces(ctx, td) })
+	return p.pool.ConsumeTraces(ctx, td)
 }

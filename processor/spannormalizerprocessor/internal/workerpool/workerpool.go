@@ -1,4 +1,5 @@
-// Package workerpool runs calls on a fixed set of long-lived goroutines.
+// Package workerpool hands trace requests to a fixed set of long-lived
+// goroutines.
 //
 // The collector's gRPC receiver handles every request on a goroutine of its
 // own, which starts with a small stack. The deeper the pipeline behind the
@@ -12,68 +13,66 @@ package workerpool // import "github.com/otelcol-mesh/otelcol-mesh/processor/spa
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 type job struct {
-	fn   func() error
+	ctx  context.Context
+	td   ptrace.Traces
 	done chan error
 }
 
-// Pool runs functions on its workers; the caller waits for the result.
+// Pool passes requests to next on its workers; the caller waits for the
+// result. It is started once and stopped once, like the component that
+// owns it.
 type Pool struct {
+	next consumer.Traces
 	size int
 	jobs chan job
 
-	mu      sync.RWMutex // guards running against Stop
-	running bool
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	running   atomic.Bool
+	stop      chan struct{}
+	startOnce sync.Once
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
 }
 
-// New returns a pool of size workers; Start starts them.
-func New(size int) *Pool {
-	return &Pool{size: max(1, size), jobs: make(chan job)}
+// New returns a pool of size workers in front of next; Start starts them.
+func New(size int, next consumer.Traces) *Pool {
+	return &Pool{next: next, size: max(1, size), jobs: make(chan job), stop: make(chan struct{})}
 }
 
-// Size is the number of workers.
-func (p *Pool) Size() int { return p.size }
-
-// Start starts the workers. Calling it on a running pool does nothing.
+// Start starts the workers; later calls do nothing.
 func (p *Pool) Start() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.running {
-		return
-	}
-	p.stop = make(chan struct{})
-	p.running = true
-	p.wg.Add(p.size)
-	for range p.size {
-		go p.work(p.stop)
-	}
+	p.startOnce.Do(func() {
+		p.wg.Add(p.size)
+		for range p.size {
+			go p.work()
+		}
+		p.running.Store(true)
+	})
 }
 
-// Stop stops the workers after the calls they are running return, and waits
-// for them. Later calls of Run run on the caller's goroutine.
+// Stop stops the workers after the requests they are running return, and
+// waits for them; later requests run on the caller's goroutine.
 func (p *Pool) Stop() {
-	p.mu.Lock()
-	if !p.running {
-		p.mu.Unlock()
-		return
-	}
-	p.running = false
-	close(p.stop)
-	p.mu.Unlock()
+	p.stopOnce.Do(func() {
+		p.running.Store(false)
+		close(p.stop)
+	})
 	p.wg.Wait()
 }
 
-func (p *Pool) work(stop <-chan struct{}) {
+func (p *Pool) work() {
 	defer p.wg.Done()
 	for {
 		select {
 		case j := <-p.jobs:
-			j.done <- j.fn()
-		case <-stop:
+			j.done <- p.next.ConsumeTraces(j.ctx, j.td)
+		case <-p.stop:
 			return
 		}
 	}
@@ -81,29 +80,22 @@ func (p *Pool) work(stop <-chan struct{}) {
 
 var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
 
-// Run runs fn on a worker and returns its error. It always waits for fn to
-// return: what fn works on belongs to the caller until then. If ctx ends
-// before a worker is free, fn does not run and Run returns ctx's error. A
-// pool that is not running runs fn on the caller's goroutine.
-func (p *Pool) Run(ctx context.Context, fn func() error) error {
-	p.mu.RLock()
-	if !p.running {
-		p.mu.RUnlock()
-		return fn()
+// ConsumeTraces passes td to next on a worker and returns next's error. It
+// always waits for next to return: td belongs to the caller until then. If
+// ctx ends before a worker is free, td is not passed on and ctx's error is
+// returned. A pool that is not running passes td on the caller's goroutine.
+func (p *Pool) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if !p.running.Load() {
+		return p.next.ConsumeTraces(ctx, td)
 	}
-	stop := p.stop
-	p.mu.RUnlock()
 	done := donePool.Get().(chan error)
+	defer donePool.Put(done)
 	select {
-	case p.jobs <- job{fn: fn, done: done}:
+	case p.jobs <- job{ctx: ctx, td: td, done: done}:
+		return <-done
 	case <-ctx.Done():
-		donePool.Put(done)
 		return ctx.Err()
-	case <-stop:
-		donePool.Put(done)
-		return fn()
+	case <-p.stop:
+		return p.next.ConsumeTraces(ctx, td)
 	}
-	err := <-done
-	donePool.Put(done)
-	return err
 }

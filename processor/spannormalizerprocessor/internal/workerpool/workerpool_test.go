@@ -10,44 +10,56 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestRunReturnsTheError(t *testing.T) {
-	p := New(2)
-	p.Start()
-	defer p.Stop()
-	want := errors.New("refused")
-	assert.ErrorIs(t, p.Run(context.Background(), func() error { return want }), want)
-	assert.NoError(t, p.Run(context.Background(), func() error { return nil }))
+// to returns a consumer that calls f.
+func to(t *testing.T, f func(context.Context, ptrace.Traces) error) consumer.Traces {
+	c, err := consumer.NewTraces(f)
+	require.NoError(t, err)
+	return c
 }
 
-// At most Size calls run at once; the others wait for a free worker.
-func TestRunIsBoundedBySize(t *testing.T) {
-	p := New(3)
+func TestConsumeTracesReturnsNextsError(t *testing.T) {
+	want := errors.New("refused")
+	var got ptrace.Traces
+	p := New(2, to(t, func(_ context.Context, td ptrace.Traces) error { got = td; return want }))
 	p.Start()
 	defer p.Stop()
+	td := ptrace.NewTraces()
+	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	assert.ErrorIs(t, p.ConsumeTraces(context.Background(), td), want)
+	assert.Equal(t, 1, got.SpanCount(), "next got the request")
+}
+
+// At most Size requests run at once; the others wait for a free worker.
+func TestConsumeTracesIsBoundedBySize(t *testing.T) {
 	var running, peak atomic.Int32
 	release := make(chan struct{})
+	p := New(3, to(t, func(context.Context, ptrace.Traces) error {
+		n := running.Add(1)
+		for {
+			old := peak.Load()
+			if n <= old || peak.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		<-release
+		running.Add(-1)
+		return nil
+	}))
+	p.Start()
+	defer p.Stop()
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = p.Run(context.Background(), func() error {
-				n := running.Add(1)
-				for {
-					old := peak.Load()
-					if n <= old || peak.CompareAndSwap(old, n) {
-						break
-					}
-				}
-				<-release
-				running.Add(-1)
-				return nil
-			})
+			_ = p.ConsumeTraces(context.Background(), ptrace.NewTraces())
 		}()
 	}
 	require.Eventually(t, func() bool { return running.Load() == 3 }, 5*time.Second, time.Millisecond)
@@ -57,63 +69,65 @@ func TestRunIsBoundedBySize(t *testing.T) {
 }
 
 // A caller whose context ends while every worker is busy gets the
-// context's error, and its function never runs.
-func TestRunGivesUpWhenTheContextEnds(t *testing.T) {
-	p := New(1)
+// context's error, and its request never reaches next.
+func TestConsumeTracesGivesUpWhenTheContextEnds(t *testing.T) {
+	release, busy := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	p := New(1, to(t, func(context.Context, ptrace.Traces) error {
+		if calls.Add(1) == 1 {
+			close(busy)
+			<-release
+		}
+		return nil
+	}))
 	p.Start()
 	defer p.Stop()
-	release := make(chan struct{})
-	busy := make(chan struct{})
-	go func() {
-		_ = p.Run(context.Background(), func() error { close(busy); <-release; return nil })
-	}()
+	errc := make(chan error, 1)
+	go func() { errc <- p.ConsumeTraces(context.Background(), ptrace.NewTraces()) }()
 	<-busy
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	ran := false
-	err := p.Run(ctx, func() error { ran = true; return nil })
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.False(t, ran)
+	assert.ErrorIs(t, p.ConsumeTraces(ctx, ptrace.NewTraces()), context.DeadlineExceeded)
 	close(release)
+	assert.NoError(t, <-errc)
+	assert.Equal(t, int32(1), calls.Load())
 }
 
-// Before Start and after Stop the caller's goroutine runs the function, so
-// a component used without its lifecycle still works.
-func TestRunWithoutWorkers(t *testing.T) {
-	p := New(2)
-	calls := 0
-	require.NoError(t, p.Run(context.Background(), func() error { calls++; return nil }))
+// Before Start and after Stop the caller's goroutine passes the request on,
+// so a component used without its lifecycle still works.
+func TestConsumeTracesWithoutWorkers(t *testing.T) {
+	var calls atomic.Int32
+	p := New(2, to(t, func(context.Context, ptrace.Traces) error { calls.Add(1); return nil }))
+	require.NoError(t, p.ConsumeTraces(context.Background(), ptrace.NewTraces()))
 	p.Start()
 	p.Start() // harmless
-	require.NoError(t, p.Run(context.Background(), func() error { calls++; return nil }))
+	require.NoError(t, p.ConsumeTraces(context.Background(), ptrace.NewTraces()))
 	p.Stop()
 	p.Stop() // harmless
-	require.NoError(t, p.Run(context.Background(), func() error { calls++; return nil }))
-	assert.Equal(t, 3, calls)
+	require.NoError(t, p.ConsumeTraces(context.Background(), ptrace.NewTraces()))
+	assert.Equal(t, int32(3), calls.Load())
 }
 
-// Stop waits for the call a worker is running (goleak checks that no
+// Stop waits for the request a worker is running (goleak checks that no
 // worker outlives the test).
-func TestStopWaitsForRunningCalls(t *testing.T) {
-	p := New(1)
-	p.Start()
+func TestStopWaitsForRunningRequests(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	var finished atomic.Bool
+	p := New(1, to(t, func(context.Context, ptrace.Traces) error {
+		close(started)
+		<-release
+		finished.Store(true)
+		return nil
+	}))
+	p.Start()
 	errc := make(chan error, 1)
-	go func() {
-		errc <- p.Run(context.Background(), func() error {
-			close(started)
-			<-release
-			finished.Store(true)
-			return nil
-		})
-	}()
+	go func() { errc <- p.ConsumeTraces(context.Background(), ptrace.NewTraces()) }()
 	<-started
 	stopped := make(chan struct{})
 	go func() { p.Stop(); close(stopped) }()
 	select {
 	case <-stopped:
-		t.Fatal("Stop returned while a call was running")
+		t.Fatal("Stop returned while a request was running")
 	case <-time.After(50 * time.Millisecond):
 	}
 	close(release)
