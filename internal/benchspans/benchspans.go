@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/spanwalk"
 )
 
 // Run copies in into a reused destination every iteration, then hands it to
@@ -58,26 +60,20 @@ func Mix(cases []ptrace.Traces, rounds int) ptrace.Traces {
 		for _, c := range cases {
 			in := ptrace.NewTraces()
 			c.CopyTo(in)
-			rss := in.ResourceSpans()
-			for i := 0; i < rss.Len(); i++ {
-				sss := rss.At(i).ScopeSpans()
-				for j := 0; j < sss.Len(); j++ {
-					spans := sss.At(j).Spans()
-					for k := 0; k < spans.Len(); k++ {
-						VaryIDs(spans.At(k).Attributes(), id)
-					}
-				}
-			}
+			spanwalk.Each(in, func(s ptrace.Span) { VaryIDs(s.Attributes(), id) })
 			in.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 		}
 	}
 	return td
 }
 
+// pathKeys are the golden inputs' attributes that hold a path with IDs.
+var pathKeys = [...]string{"http.url", "http.target"}
+
 // VaryIDs puts id in place of the numeric path IDs of the golden inputs'
 // http.url and http.target (/reviews/0, /items/42).
 func VaryIDs(m pcommon.Map, id string) {
-	for _, k := range []string{"http.url", "http.target"} {
+	for _, k := range pathKeys {
 		if v, ok := m.Get(k); ok {
 			s := strings.Replace(v.Str(), "/reviews/0", "/reviews/"+id, 1)
 			s = strings.Replace(s, "/items/42", "/items/"+id, 1)

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-mesh/otelcol-mesh/internal/benchspans"
+	"github.com/otelcol-mesh/otelcol-mesh/internal/spanwalk"
 )
 
 // benchMix is benchspans.Mix of the golden inputs: 120 spans.
@@ -66,16 +67,9 @@ func BenchmarkNormalize(b *testing.B) {
 
 // clearSidecarParents makes every Envoy sidecar span of td a root span.
 func clearSidecarParents(td ptrace.Traces) {
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				if v, ok := spans.At(k).Attributes().Get("node_id"); ok && strings.HasPrefix(v.Str(), "sidecar~") {
-					spans.At(k).SetParentSpanID(pcommon.SpanID{})
-				}
-			}
+	spanwalk.Each(td, func(s ptrace.Span) {
+		if v, ok := s.Attributes().Get("node_id"); ok && strings.HasPrefix(v.Str(), "sidecar~") {
+			s.SetParentSpanID(pcommon.SpanID{})
 		}
-	}
+	})
 }

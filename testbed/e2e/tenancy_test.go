@@ -27,6 +27,8 @@ import (
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/fakek8s"
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/harness"
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/spanwalk"
 )
 
 // Pods of the fake cluster, each standing at its own loopback address.
@@ -186,7 +188,7 @@ func spanNamesByTenant(sink *temposink.Sink) map[string][]string {
 	out := map[string][]string{}
 	for _, tenant := range sink.Tenants() {
 		for _, td := range sink.Traces(tenant) {
-			forEachSpan(td, func(span ptrace.Span) {
+			spanwalk.Each(td, func(span ptrace.Span) {
 				out[tenant] = append(out[tenant], span.Name())
 			})
 		}
@@ -197,19 +199,6 @@ func spanNamesByTenant(sink *temposink.Sink) map[string][]string {
 
 // gatewaySpanName is the Istio gateway fixture's name after one request.
 const gatewaySpanName = "GET /{param}"
-
-func forEachSpan(td ptrace.Traces, fn func(ptrace.Span)) {
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				fn(spans.At(k))
-			}
-		}
-	}
-}
 
 // TestTenantIsolationWithRealK8sAttributes sends spans from pods of several
 // namespaces (distinct loopback addresses), over gRPC and HTTP, with spoofed
@@ -277,7 +266,7 @@ func TestTenantIsolationWithRealK8sAttributes(t *testing.T) {
 			gatewayIDs := map[string]string{}
 			for _, tenant := range []string{"alpha", "platform"} {
 				for _, td := range sink.Traces(tenant) {
-					forEachSpan(td, func(span ptrace.Span) {
+					spanwalk.Each(td, func(span ptrace.Span) {
 						if span.Name() == gatewaySpanName {
 							id := span.SpanID()
 							gatewayIDs[tenant] = hex.EncodeToString(id[:])

@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/spanwalk"
 )
 
 // wrongTypeSpan adds a span whose every attribute our processors read has a
@@ -93,7 +95,7 @@ func TestWrongAttributeTypesNeverMoveATenant(t *testing.T) {
 		out := map[string][]string{}
 		for _, tenant := range sink.Tenants() {
 			for _, td := range sink.Traces(tenant) {
-				forEachSpan(td, func(span ptrace.Span) {
+				spanwalk.Each(td, func(span ptrace.Span) {
 					// The normalizer may rename proxy spans; the span ID says which one it was.
 					id := span.SpanID()
 					out[tenant] = append(out[tenant], []string{"sidecar-int-namespace", "gateway-bad-destination",

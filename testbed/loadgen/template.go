@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/spanwalk"
 )
 
 // Template is one request marshalled once to OTLP protobuf, with the byte
@@ -50,7 +52,7 @@ func NewTemplate(td ptrace.Traces, target, logical int, expect map[string]int) (
 	traceIDs := map[pcommon.TraceID]int{}
 	spanIDs := map[pcommon.SpanID]int{}
 	var spans int
-	forEachSpan(td, func(s ptrace.Span) {
+	spanwalk.Each(td, func(s ptrace.Span) {
 		spans++
 		traceIDs[s.TraceID()]++
 		spanIDs[s.SpanID()]++
@@ -124,18 +126,4 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// forEachSpan calls f for every span of td in wire order.
-func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			ss := sss.At(j).Spans()
-			for k := 0; k < ss.Len(); k++ {
-				f(ss.At(k))
-			}
-		}
-	}
 }

@@ -37,6 +37,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/spanwalk"
 )
 
 // TenantHeader is the header Tempo reads the tenant from.
@@ -359,16 +361,7 @@ func (s *Sink) SpanIDCounts(tenant string) map[pcommon.SpanID]int {
 	}
 	out := map[pcommon.SpanID]int{}
 	for _, td := range s.Traces(tenant) {
-		rss := td.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			sss := rss.At(i).ScopeSpans()
-			for j := 0; j < sss.Len(); j++ {
-				spans := sss.At(j).Spans()
-				for k := 0; k < spans.Len(); k++ {
-					out[spans.At(k).SpanID()]++
-				}
-			}
-		}
+		spanwalk.Each(td, func(sp ptrace.Span) { out[sp.SpanID()]++ })
 	}
 	return out
 }
