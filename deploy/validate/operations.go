@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"iter"
 	"regexp"
 	"strconv"
 	"strings"
@@ -196,12 +197,9 @@ type QueueBudget struct {
 func CheckDiskQueue(cr Object) ([]QueueBudget, []string) {
 	spec := specOf(cr)
 	cfg, _ := spec["config"].(map[string]any)
-	exps, _ := cfg["exporters"].(map[string]any)
 	var out []QueueBudget
 	var problems []string
-	for id, e := range exps {
-		q, _ := GetPath(e.(map[string]any), "sending_queue")
-		qm, _ := q.(map[string]any)
+	for id, qm := range exporterQueues(cr) {
 		storage, _ := qm["storage"].(string)
 		if storage == "" {
 			continue
@@ -270,11 +268,9 @@ func CheckOneBatchingStage(cr Object) []string {
 // request succeeded (testbed/README.md "Overload": 13,272 spans so in a 20 s
 // spike; 0 with blocking).
 func CheckQueueBlocks(cr Object) []string {
-	cfg, _ := specOf(cr)["config"].(map[string]any)
 	var problems []string
-	for id, e := range asMap(cfg["exporters"]) {
-		qm := asMap(asMap(e)["sending_queue"])
-		if qm == nil || qm["enabled"] == false {
+	for id, qm := range exporterQueues(cr) {
+		if qm["enabled"] == false {
 			continue
 		}
 		if qm["block_on_overflow"] != true {
@@ -283,6 +279,19 @@ func CheckQueueBlocks(cr Object) []string {
 		}
 	}
 	return problems
+}
+
+// exporterQueues yields every exporter of cr's config that has a
+// sending_queue, with the queue's settings.
+func exporterQueues(cr Object) iter.Seq2[string, map[string]any] {
+	cfg, _ := specOf(cr)["config"].(map[string]any)
+	return func(yield func(string, map[string]any) bool) {
+		for id, e := range asMap(cfg["exporters"]) {
+			if qm := asMap(asMap(e)["sending_queue"]); qm != nil && !yield(id, qm) {
+				return
+			}
+		}
+	}
 }
 
 // HeapPerQueueByte is what a queued span takes on the heap per byte that
@@ -303,12 +312,10 @@ type MemoryQueue struct {
 // rest), so a Tempo outage fills the queue, which refuses to the senders,
 // before memory_limiter refuses everything.
 func CheckMemoryQueue(cr Object, plan MemoryPlan) ([]MemoryQueue, []string) {
-	cfg, _ := specOf(cr)["config"].(map[string]any)
 	var out []MemoryQueue
 	var problems []string
-	for id, e := range asMap(cfg["exporters"]) {
-		qm := asMap(asMap(e)["sending_queue"])
-		if qm == nil || qm["enabled"] == false || qm["storage"] != nil {
+	for id, qm := range exporterQueues(cr) {
+		if qm["enabled"] == false || qm["storage"] != nil {
 			continue
 		}
 		if qm["sizer"] != "bytes" {

@@ -128,7 +128,7 @@ func (p *spanNormalizer) compactEnvoy(res *resourceState, s *spanState) {
 			if s.tagPos[k] <= 64 {
 				s.hoist |= 1 << k // the value itself moves in write
 			} else {
-				ra.PutStr(p.keys.tags[k], v)
+				ra.PutStr(keys[k], v)
 			}
 			res.hoisted[k] = v
 			res.hoistHas |= 1 << k
