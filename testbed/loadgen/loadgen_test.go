@@ -1,12 +1,15 @@
 package loadgen
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -16,6 +19,8 @@ import (
 
 	"github.com/otelcol-mesh/otelcol-mesh/internal/meshattr"
 	"github.com/otelcol-mesh/otelcol-mesh/testbed/temposink"
+
+	"github.com/otelcol-mesh/otelcol-mesh/internal/spanwalk"
 )
 
 func TestMain(m *testing.M) {
@@ -99,12 +104,12 @@ func TestTemplateFillFreshIDsKeepsLinks(t *testing.T) {
 		td := got.Traces()
 		require.Equal(t, 40, td.SpanCount())
 		byID := map[pcommon.SpanID]ptrace.Span{}
-		forEachSpan(td, func(s ptrace.Span) { byID[s.SpanID()] = s })
+		spanwalk.Each(td, func(s ptrace.Span) { byID[s.SpanID()] = s })
 		require.Len(t, byID, 40, "span IDs distinct")
 		var origSpans []ptrace.Span
-		forEachSpan(req.Traces, func(s ptrace.Span) { origSpans = append(origSpans, s) })
+		spanwalk.Each(req.Traces, func(s ptrace.Span) { origSpans = append(origSpans, s) })
 		i := 0
-		forEachSpan(td, func(s ptrace.Span) {
+		spanwalk.Each(td, func(s ptrace.Span) {
 			o := origSpans[i]
 			i++
 			assert.NotEqual(t, o.SpanID(), s.SpanID())
@@ -195,7 +200,7 @@ func BenchmarkRemarshal(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
-		forEachSpan(td, func(s ptrace.Span) {
+		spanwalk.Each(td, func(s ptrace.Span) {
 			var sid pcommon.SpanID
 			var tid pcommon.TraceID
 			for i := range sid {
@@ -212,4 +217,41 @@ func BenchmarkRemarshal(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/span")
+}
+
+// BenchmarkExportCompression compresses one export-sized request of the mix
+// (16 requests of 96 spans, 1,536 spans) the way the otlp_grpc exporter can:
+// gzip at its default level, and zstd with configgrpc's 512 KiB window. It
+// reports the compressed size as a share of the proto size; ns/op is the
+// cost of compressing the request once.
+func BenchmarkExportCompression(b *testing.B) {
+	td := ptrace.NewTraces()
+	for _, req := range BuildMix(MixOptions{SpansPerRequest: 96, Requests: 16}) {
+		req.Traces.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	raw, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	require.NoError(b, err)
+	b.Run("gzip", func(b *testing.B) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		for b.Loop() {
+			buf.Reset()
+			zw.Reset(&buf)
+			_, _ = zw.Write(raw)
+			require.NoError(b, zw.Close())
+		}
+		b.ReportMetric(float64(buf.Len())/float64(len(raw)), "out/in")
+		b.ReportMetric(float64(len(raw)), "proto-bytes")
+	})
+	b.Run("zstd", func(b *testing.B) {
+		zw, err := zstd.NewWriter(nil, zstd.WithWindowSize(512*1024))
+		require.NoError(b, err)
+		defer zw.Close()
+		var out []byte
+		for b.Loop() {
+			out = zw.EncodeAll(raw, out[:0])
+		}
+		b.ReportMetric(float64(len(out))/float64(len(raw)), "out/in")
+		b.ReportMetric(float64(len(raw)), "proto-bytes")
+	})
 }
