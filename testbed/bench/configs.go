@@ -135,12 +135,13 @@ type CollectorParams struct {
 
 // QueueBytesFor is the exporter queue (in proto bytes) of a collector whose
 // memory_limiter limit is limitMiB, in deploy/base's proportion: 96 MiB per
-// 1 GiB. A span takes about 3x its proto size on the heap, so the full queue
-// stays well inside the soft limit, and a collector that cannot export fast
-// enough fills its queue (and makes its senders wait) before memory_limiter
-// refuses everyone.
+// 1 GiB container, whose hard limit (limit_percentage) is 85% of it. A span
+// takes about 3x its proto size on the heap, so the full queue stays well
+// inside the soft limit, and a collector that cannot export fast enough
+// fills its queue (and makes its senders wait) before memory_limiter refuses
+// everyone.
 func QueueBytesFor(limitMiB int) int {
-	return limitMiB << 20 * 96 / 1024
+	return limitMiB << 20 * 96 / 1024 * 100 / 85
 }
 
 type tenantPort struct {

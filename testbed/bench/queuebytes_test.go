@@ -66,7 +66,7 @@ func TestQueueBytesForFollowsDeploy(t *testing.T) {
 	want := deployQueueShare(t)
 	for _, limitMiB := range []int{160, 512, 1024} {
 		got := float64(QueueBytesFor(limitMiB)) / float64(limitMiB<<20)
-		assert.InEpsilonf(t, want, got, 0.2,
+		assert.InEpsilonf(t, want, got, 0.01,
 			"QueueBytesFor(%d) is %.3f of the limit, deploy/base ships %.3f: change one with the other", limitMiB, got, want)
 	}
 }

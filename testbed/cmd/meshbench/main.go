@@ -30,35 +30,35 @@ import (
 )
 
 type options struct {
-	maxStreams       int
-	gogc             int
-	quick            bool
-	rounds           int
-	warmup, measure  time.Duration
-	scaleMeasure     time.Duration
-	overload         time.Duration
-	recovery         time.Duration
-	rates            string
-	workers          int
-	overloadWorkers  int
-	overloadFactor   float64
-	batch            int
-	memLimit, spike  int
-	ovLimit, ovSpike int
-	rssMargin        int
-	compression      string
-	protocol         string
-	configs          string
-	scale            bool
-	doOverload       bool
-	out              string
-	spansPerRequest  int
-	senderSpans      int
-	serveSink        bool
-	profile          bool
-	breakdown        bool
-	batching         bool
-	diskQueue        bool
+	maxStreams      int
+	gogc            int
+	quick           bool
+	rounds          int
+	warmup, measure time.Duration
+	scaleMeasure    time.Duration
+	overload        time.Duration
+	recovery        time.Duration
+	rates           string
+	workers         int
+	overloadWorkers int
+	overloadFactor  float64
+	batch           int
+	memLimit, spike int
+	overloadLimits  string
+	rssMargin       int
+	compression     string
+	protocol        string
+	configs         string
+	scale           bool
+	doOverload      bool
+	out             string
+	spansPerRequest int
+	senderSpans     int
+	serveSink       bool
+	profile         bool
+	breakdown       bool
+	batching        bool
+	diskQueue       bool
 }
 
 func parseFlags() options {
@@ -77,8 +77,8 @@ func parseFlags() options {
 	flag.IntVar(&o.batch, "batch", 8192, "batch processor send_batch_size for the main cells (configs with a batch processor: C and the two-stage AP, BP)")
 	flag.IntVar(&o.memLimit, "mem-limit-mib", 1024, "memory_limiter limit_mib outside the overload cell")
 	flag.IntVar(&o.spike, "spike-mib", 256, "memory_limiter spike_limit_mib outside the overload cell")
-	flag.IntVar(&o.ovLimit, "overload-limit-mib", 160, "memory_limiter limit_mib in the overload cell")
-	flag.IntVar(&o.ovSpike, "overload-spike-mib", 40, "memory_limiter spike_limit_mib in the overload cell")
+	flag.StringVar(&o.overloadLimits, "overload-limits", "870:154,160:40",
+		"one overload cell per limit_mib:spike_limit_mib of memory_limiter, comma separated; the default is deploy/base's 1Gi container (85% and 15% of it), then a tight 160 MiB that the spike fills")
 	flag.IntVar(&o.rssMargin, "rss-margin-mib", 64, "allowed RSS above limit_mib in the overload cell (Go runtime, stacks, binary pages)")
 	flag.IntVar(&o.gogc, "gogc", 0, "GOGC of the collector processes (0: unset, Go's default 100)")
 	flag.IntVar(&o.maxStreams, "max-streams", bench.ShippedMaxConcurrentStreams, "gRPC receiver max_concurrent_streams per connection (0: unbounded, grpc-go's default)")
@@ -300,7 +300,11 @@ func run(ctx context.Context, o options) (int, error) {
 		}
 	}
 
-	var overload *bench.CellResult
+	var overloads []bench.CellResult
+	limits, err := parseOverloadLimits(o.overloadLimits)
+	if err != nil {
+		return 0, err
+	}
 	if o.doOverload && ctx.Err() == nil {
 		ok := bench.Passthrough
 		for _, k := range kinds {
@@ -309,14 +313,16 @@ func run(ctx context.Context, o options) (int, error) {
 			}
 		}
 		baseline := bench.Median(selectKind(results, ok, maxLabel), func(c bench.CellResult) float64 { return c.Throughput })
-		if !math.IsNaN(baseline) && baseline > 0 {
+		for _, l := range limits {
+			if math.IsNaN(baseline) || baseline <= 0 || ctx.Err() != nil {
+				break
+			}
 			p := mainParams
-			p.MemLimitMiB, p.SpikeMiB = o.ovLimit, o.ovSpike
-			p.GoMemLimitMiB = o.ovLimit * 8 / 10
-			r := runCell(bench.Cell{Kind: ok, Mode: bench.ModeOverload, Label: "overload", Round: 1,
+			p.MemLimitMiB, p.SpikeMiB = l.limit, l.spike
+			p.GoMemLimitMiB = l.limit * 8 / 10
+			overloads = append(overloads, runCell(bench.Cell{Kind: ok, Mode: bench.ModeOverload, Label: l.label(), Round: 1,
 				Rate: o.overloadFactor * baseline, Workers: o.overloadWorkers, Measure: o.overload,
-				Recovery: o.recovery, Baseline: baseline, RecoveryWorkers: o.workers, Params: p})
-			overload = &r
+				Recovery: o.recovery, Baseline: baseline, RecoveryWorkers: o.workers, Params: p}))
 		}
 	}
 
@@ -330,8 +336,8 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 	fmt.Println()
 	printTargets(os.Stdout, results, maxLabel)
-	if overload != nil {
-		printOverload(os.Stdout, *overload, o)
+	for _, r := range overloads {
+		printOverload(os.Stdout, r, o)
 	}
 
 	failed := 0
@@ -359,7 +365,7 @@ func run(ctx context.Context, o options) (int, error) {
 		fmt.Println("  all correctness checks passed (sent == received per tenant, refusals reported, no crash)")
 	}
 
-	files, err := writeFiles(o.out, mainParams.BatchSize, started, results, rows, rateLabels, maxLabel, scaleLabels, overload)
+	files, err := writeFiles(o.out, mainParams.BatchSize, started, results, rows, rateLabels, maxLabel, scaleLabels, overloads)
 	if err != nil {
 		return 0, err
 	}
@@ -450,7 +456,7 @@ func printOverload(w io.Writer, r bench.CellResult, o options) {
 	fmt.Fprintf(w, "  after the spike: %.0f spans/s (%.0f%% of max)\n", r.RecoveryThroughput, 100*r.RecoveryThroughput/r.Baseline)
 }
 
-func writeFiles(dir string, mainBatch int, started time.Time, results []bench.CellResult, rows []bench.Row, rateLabels []string, maxLabel string, scaleLabels []string, overload *bench.CellResult) ([]string, error) {
+func writeFiles(dir string, mainBatch int, started time.Time, results []bench.CellResult, rows []bench.Row, rateLabels []string, maxLabel string, scaleLabels []string, overloads []bench.CellResult) ([]string, error) {
 	var files []string
 	write := func(name string, f func(io.Writer) error) error {
 		path := filepath.Join(dir, name)
@@ -471,8 +477,12 @@ func writeFiles(dir string, mainBatch int, started time.Time, results []bench.Ce
 	if err := write("bench-cells.csv", func(w io.Writer) error { return bench.WriteCellsCSV(w, results) }); err != nil {
 		return nil, err
 	}
-	if overload != nil && len(overload.Samples) > 0 {
-		if err := write("bench-overload.csv", func(w io.Writer) error { return bench.WriteSamplesCSV(w, *overload) }); err != nil {
+	for _, r := range overloads {
+		if len(r.Samples) == 0 {
+			continue
+		}
+		name := fmt.Sprintf("bench-overload-%dmib.csv", r.Params.MemLimitMiB)
+		if err := write(name, func(w io.Writer) error { return bench.WriteSamplesCSV(w, r) }); err != nil {
 			return nil, err
 		}
 	}
@@ -543,6 +553,29 @@ func parseRates(s string) ([]float64, error) {
 			return nil, fmt.Errorf("-rates: bad rate %q", part)
 		}
 		out = append(out, v)
+	}
+	return out, nil
+}
+
+// overloadLimit is the memory_limiter of one overload cell.
+type overloadLimit struct{ limit, spike int }
+
+func (l overloadLimit) label() string { return fmt.Sprintf("overload %dMiB", l.limit) }
+
+func parseOverloadLimits(s string) ([]overloadLimit, error) {
+	var out []overloadLimit
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		limit, spike, ok := strings.Cut(part, ":")
+		l, err1 := strconv.Atoi(limit)
+		sp, err2 := strconv.Atoi(spike)
+		if !ok || err1 != nil || err2 != nil || sp <= 0 || sp >= l {
+			return nil, fmt.Errorf("-overload-limits: %q is not limit_mib:spike_limit_mib with 0 < spike < limit", part)
+		}
+		out = append(out, overloadLimit{limit: l, spike: sp})
 	}
 	return out, nil
 }
