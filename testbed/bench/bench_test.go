@@ -238,6 +238,9 @@ func TestShortOverloadNoSilentLoss(t *testing.T) {
 			})
 			require.Empty(t, res.Skipped)
 			assert.Positive(t, res.Gen.AckedSpans)
+			// The max phase before the spike took spans too: they are in
+			// the totals the sink is compared with.
+			assert.Positive(t, res.PreSpikeThroughput, "the max phase before the spike measured a throughput")
 			assert.Equal(t, res.Gen.Expect, res.SinkDelta, "per tenant: sent == received")
 			assert.Equal(t, res.Gen.RefusedSpans, res.Metrics.ReceiverRefused, "refused spans: reported to the sender == counted by the collector")
 			for _, c := range res.Checks {

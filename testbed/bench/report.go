@@ -150,7 +150,7 @@ func WriteCellsCSV(w io.Writer, results []CellResult) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"round", "config", "mode", "label", "gomaxprocs", "send_batch_size", "send_batch_max_size",
 		"offered_spans_per_s", "accepted_spans_per_s", "collector_cores", "cpu_s_per_million_spans", "peak_rss_mib",
-		"generator_cores", "sink_cores", "acked_spans", "refused_spans", "sink_spans", "recovery_spans_per_s",
+		"generator_cores", "sink_cores", "acked_spans", "refused_spans", "sink_spans", "pre_spike_spans_per_s", "recovery_spans_per_s",
 		"skipped", "failed_checks"})
 	for _, r := range results {
 		var sinkSpans int64
@@ -168,7 +168,7 @@ func WriteCellsCSV(w io.Writer, results []CellResult) error {
 			strconv.Itoa(r.Params.BatchSize), strconv.Itoa(r.Params.BatchMax), csvNum(r.Rate), csvNum(r.Throughput),
 			csvNum(r.CollectorCores), csvNum(r.CPUPerMillion), csvNum(float64(r.PeakRSS) / (1 << 20)),
 			csvNum(r.GeneratorCores), csvNum(r.SinkCores), strconv.FormatInt(r.Gen.AckedSpans, 10),
-			strconv.FormatInt(r.Gen.RefusedSpans, 10), strconv.FormatInt(sinkSpans, 10), csvNum(r.RecoveryThroughput),
+			strconv.FormatInt(r.Gen.RefusedSpans, 10), strconv.FormatInt(sinkSpans, 10), csvNum(r.PreSpikeThroughput), csvNum(r.RecoveryThroughput),
 			r.Skipped, strings.Join(failed, "; "),
 		})
 	}

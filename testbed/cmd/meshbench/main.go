@@ -446,8 +446,10 @@ func printOverload(w io.Writer, r bench.CellResult, o options) {
 	}
 	fmt.Fprintf(w, "overload (config %s): offered %.0f spans/s (%.1fx max %.0f) for %s with %d workers, memory_limiter limit_mib %d spike_limit_mib %d, GOMEMLIMIT %d MiB, max_concurrent_streams %d\n",
 		r.Kind, r.Rate, o.overloadFactor, r.Baseline, o.overload, r.Workers, r.Params.MemLimitMiB, r.Params.SpikeMiB, r.Params.GoMemLimitMiB, r.Params.MaxConcurrentStreams)
-	fmt.Fprintf(w, "  accepted %.0f spans/s during the spike (%.0f%% of max); peak RSS %d MiB (limit %d + margin %d MiB)\n",
-		r.Throughput, 100*r.Throughput/r.Baseline, r.PeakRSS>>20, r.Params.MemLimitMiB, o.rssMargin)
+	fmt.Fprintf(w, "  max just before the spike, same process: %.0f spans/s (%.0f%% of the max cell's)\n",
+		r.PreSpikeThroughput, 100*r.PreSpikeThroughput/r.Baseline)
+	fmt.Fprintf(w, "  accepted %.0f spans/s during the spike (%.0f%% of the max just before, %.0f%% of the max cell's); peak RSS %d MiB (limit %d + margin %d MiB)\n",
+		r.Throughput, 100*r.Throughput/r.PreSpikeThroughput, 100*r.Throughput/r.Baseline, r.PeakRSS>>20, r.Params.MemLimitMiB, o.rssMargin)
 	var sent float64
 	for _, s := range r.Samples {
 		sent += (s.AcceptedRate + s.RefusedRate) / float64(len(r.Samples))
