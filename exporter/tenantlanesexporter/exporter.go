@@ -53,8 +53,27 @@ var (
 // lane is one otlp_grpc exporter instance with its own sending queue and
 // consumers, for one tenant (or the overflow lane's tenants).
 type lane struct {
-	id  component.ID
-	exp exporter.Traces
+	id component.ID
+	// ready is closed once the lane is started (exp set) or failed to
+	// start (err set); neither field changes after that.
+	ready chan struct{}
+	exp   exporter.Traces
+	err   error
+}
+
+// wait returns once the lane is ready, or ctx is done first.
+func (l *lane) wait(ctx context.Context) error {
+	select {
+	case <-l.ready:
+		return l.err
+	default:
+	}
+	select {
+	case <-l.ready:
+		return l.err
+	case <-ctx.Done():
+		return fmt.Errorf("tenantlanes: waiting for lane %s to start: %w", l.id, context.Cause(ctx))
+	}
 }
 
 // tenantLanes hands each request to its tenant's lane.
@@ -76,7 +95,7 @@ type tenantLanes struct {
 	mu       sync.RWMutex
 	host     component.Host // nil until Start
 	closed   bool
-	byTenant map[string]*lane // at most maxLanes entries
+	byTenant map[string]*lane // at most maxLanes entries, started or starting
 	overflow *lane            // created when the first tenant beyond maxLanes arrives
 	names    map[string]bool  // lane ID names in use
 }
@@ -140,6 +159,11 @@ func (e *tenantLanes) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, l := range all {
 		wg.Go(func() {
+			// A lane still starting is shut down once it has started.
+			<-l.ready
+			if l.err != nil {
+				return
+			}
 			if err := l.exp.Shutdown(ctx); err != nil {
 				errs[i] = fmt.Errorf("lane %s: %w", l.id, err)
 			}
@@ -175,7 +199,9 @@ func (e *tenantLanes) tenant(ctx context.Context) (string, refusal) {
 	return tenant, refusal(r)
 }
 
-// laneFor returns the tenant's lane, creating it on first use.
+// laneFor returns the tenant's lane, creating it on first use. A lane is
+// built and started outside e.mu, so that a lane slow to start (its
+// storage or auth extension) holds up only its own tenant's requests.
 func (e *tenantLanes) laneFor(ctx context.Context, tenant string) (*lane, error) {
 	e.mu.RLock()
 	l := e.byTenant[tenant]
@@ -183,48 +209,82 @@ func (e *tenantLanes) laneFor(ctx context.Context, tenant string) (*lane, error)
 		l = e.overflow
 	}
 	e.mu.RUnlock()
-	if l != nil {
-		return l, nil
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch {
-	case e.closed:
-		return nil, errShutDown
-	case e.host == nil:
-		return nil, errNotStarted
-	}
-	if l := e.byTenant[tenant]; l != nil {
-		return l, nil
-	}
-	if len(e.byTenant) >= e.maxLanes {
-		if e.overflow == nil {
-			l, err := e.createLane(ctx, e.namePrefix+overflowName, tenant)
-			if err != nil {
-				return nil, err
-			}
-			e.overflow = l
-			e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdOverflow)
-			e.set.Logger.Warn("max_lanes reached: tenants without a lane share the overflow lane",
-				zap.Int("max_lanes", e.maxLanes), zap.String("lane", l.id.String()), zap.String("first_tenant", tenant))
+	if l == nil {
+		var err error
+		if l, err = e.reserveLane(ctx, tenant); err != nil {
+			return nil, err
 		}
-		return e.overflow, nil
 	}
-	l, err := e.createLane(ctx, e.uniqueName(tenant), tenant)
-	if err != nil {
+	if err := l.wait(ctx); err != nil {
 		return nil, err
 	}
-	e.byTenant[tenant] = l
-	e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdTenant)
-	e.set.Logger.Info("Lane created", zap.String("tenant", tenant), zap.String("lane", l.id.String()))
 	return l, nil
 }
 
-// createLane builds and starts an otlp_grpc exporter named name. Called
-// with e.mu held.
-func (e *tenantLanes) createLane(ctx context.Context, name, tenant string) (*lane, error) {
-	id := component.NewIDWithName(e.factory.Type(), name)
+// reserveLane finds or reserves the tenant's lane under e.mu and, when it
+// reserved one, starts it.
+func (e *tenantLanes) reserveLane(ctx context.Context, tenant string) (*lane, error) {
+	e.mu.Lock()
+	switch {
+	case e.closed:
+		e.mu.Unlock()
+		return nil, errShutDown
+	case e.host == nil:
+		e.mu.Unlock()
+		return nil, errNotStarted
+	}
+	if l := e.byTenant[tenant]; l != nil {
+		e.mu.Unlock()
+		return l, nil
+	}
+	overflow := len(e.byTenant) >= e.maxLanes
+	if overflow && e.overflow != nil {
+		l := e.overflow
+		e.mu.Unlock()
+		return l, nil
+	}
+	name := e.namePrefix + overflowName
+	if !overflow {
+		name = e.uniqueName(tenant)
+	}
+	l := &lane{id: component.NewIDWithName(e.factory.Type(), name), ready: make(chan struct{})}
+	e.names[name] = true
+	if overflow {
+		e.overflow = l
+	} else {
+		e.byTenant[tenant] = l
+	}
+	host := e.host
+	e.mu.Unlock()
+
+	l.exp, l.err = e.startLane(ctx, host, l.id, tenant)
+	if l.err != nil {
+		// Forget the lane, so that the tenant's next request tries again.
+		e.mu.Lock()
+		if overflow && e.overflow == l {
+			e.overflow = nil
+		} else if !overflow && e.byTenant[tenant] == l {
+			delete(e.byTenant, tenant)
+		}
+		delete(e.names, name)
+		e.mu.Unlock()
+		close(l.ready)
+		return l, nil
+	}
+	close(l.ready)
+	if overflow {
+		e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdOverflow)
+		e.set.Logger.Warn("max_lanes reached: tenants without a lane share the overflow lane",
+			zap.Int("max_lanes", e.maxLanes), zap.String("lane", l.id.String()), zap.String("first_tenant", tenant))
+	} else {
+		e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdTenant)
+		e.set.Logger.Info("Lane created", zap.String("tenant", tenant), zap.String("lane", l.id.String()))
+	}
+	return l, nil
+}
+
+// startLane builds and starts the otlp_grpc exporter id.
+func (e *tenantLanes) startLane(ctx context.Context, host component.Host, id component.ID, tenant string) (exporter.Traces, error) {
 	set := exporter.Settings{
 		ID:                id,
 		TelemetrySettings: e.set.TelemetrySettings,
@@ -238,13 +298,12 @@ func (e *tenantLanes) createLane(ctx context.Context, name, tenant string) (*lan
 	if err != nil {
 		return nil, consumererror.NewPermanent(fmt.Errorf("tenantlanes: creating lane %s for tenant %q: %w", id, tenant, err))
 	}
-	if err := exp.Start(startCtx, e.host); err != nil {
+	if err := exp.Start(startCtx, host); err != nil {
 		return nil, consumererror.NewPermanent(errors.Join(
 			fmt.Errorf("tenantlanes: starting lane %s for tenant %q: %w", id, tenant, err),
 			exp.Shutdown(startCtx)))
 	}
-	e.names[name] = true
-	return &lane{id: id, exp: exp}, nil
+	return exp, nil
 }
 
 // uniqueName is the lane ID name for tenant: the prefix and the tenant with

@@ -2,6 +2,7 @@ package tenantlanesexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -17,8 +18,11 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configauth"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/extension/extensionauth"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -417,4 +421,164 @@ func TestConcurrentTenants(t *testing.T) {
 	metadatatest.AssertEqualExporterTenantlanesLanesCreated(t, tel, []metricdata.DataPoint[int64]{
 		{Value: tenants, Attributes: attribute.NewSet(attribute.String("lane_kind", "tenant"))},
 	}, metricdatatest.IgnoreTimestamp())
+}
+
+// fakeLanes makes the lanes of a test: exporters that count the spans they
+// get, and whose Start blocks for the lane named slow until release is
+// closed.
+type fakeLanes struct {
+	slow    string
+	release chan struct{}
+
+	mu       sync.Mutex
+	starting map[string]bool
+	spans    map[string]int
+	shutdown map[string]bool
+}
+
+func newFakeLanes(slow string) *fakeLanes {
+	return &fakeLanes{slow: slow, release: make(chan struct{}),
+		starting: map[string]bool{}, spans: map[string]int{}, shutdown: map[string]bool{}}
+}
+
+func (f *fakeLanes) factory() exporter.Factory {
+	return exporter.NewFactory(component.MustNewType("otlp_grpc"),
+		func() component.Config { return &otlpexporter.Config{} },
+		exporter.WithTraces(func(_ context.Context, set exporter.Settings, _ component.Config) (exporter.Traces, error) {
+			return &fakeLane{f: f, id: set.ID.String()}, nil
+		}, component.StabilityLevelAlpha))
+}
+
+func (f *fakeLanes) isStarting(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.starting[id]
+}
+
+type fakeLane struct {
+	f  *fakeLanes
+	id string
+}
+
+func (l *fakeLane) Start(context.Context, component.Host) error {
+	l.f.mu.Lock()
+	l.f.starting[l.id] = true
+	l.f.mu.Unlock()
+	if l.id == l.f.slow {
+		<-l.f.release
+	}
+	return nil
+}
+
+func (l *fakeLane) Shutdown(context.Context) error {
+	l.f.mu.Lock()
+	defer l.f.mu.Unlock()
+	l.f.shutdown[l.id] = true
+	return nil
+}
+
+func (*fakeLane) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (l *fakeLane) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+	l.f.mu.Lock()
+	defer l.f.mu.Unlock()
+	l.f.spans[l.id] += td.SpanCount()
+	return nil
+}
+
+// returnsWithin runs f and fails the test when it has not returned after d.
+func returnsWithin(t *testing.T, d time.Duration, what string, f func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("%s: still waiting after %s", what, d)
+		return nil
+	}
+}
+
+// A lane slow to start (an extension it waits on) holds up only its own
+// tenant: other tenants, with a lane or a new one, go on meanwhile; another
+// request of that tenant waits for the lane, or for its own deadline.
+func TestSlowLaneStartHoldsOnlyItsTenant(t *testing.T) {
+	tel := newTelemetry(t)
+	e := newStarted(t, tel, testConfig("127.0.0.1:1", 1))
+	f := newFakeLanes("otlp_grpc/tenantlanes_tempo_slow")
+	e.factory = f.factory()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(f.release)
+		}
+	}
+	t.Cleanup(release)
+
+	require.NoError(t, e.ConsumeTraces(tenantCtx("a"), spans(1)))
+	slowDone := make(chan error, 1)
+	go func() { slowDone <- e.ConsumeTraces(tenantCtx("slow"), spans(2)) }()
+	require.Eventually(t, func() bool { return f.isStarting(f.slow) }, 5*time.Second, time.Millisecond)
+
+	require.NoError(t, returnsWithin(t, 5*time.Second, "tenant a, whose lane exists", func() error {
+		return e.ConsumeTraces(tenantCtx("a"), spans(1))
+	}))
+	require.NoError(t, returnsWithin(t, 5*time.Second, "tenant b, whose lane is new", func() error {
+		return e.ConsumeTraces(tenantCtx("b"), spans(1))
+	}))
+	ctx, cancel := context.WithTimeout(tenantCtx("slow"), 20*time.Millisecond)
+	defer cancel()
+	err := e.ConsumeTraces(ctx, spans(1))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.False(t, consumererror.IsPermanent(err), "the sender may retry once the lane is up")
+	select {
+	case err := <-slowDone:
+		t.Fatalf("the slow tenant's request returned (%v) before its lane started", err)
+	default:
+	}
+
+	release()
+	require.NoError(t, <-slowDone)
+	require.NoError(t, e.Shutdown(context.Background()))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.Equal(t, map[string]int{
+		"otlp_grpc/tenantlanes_tempo_a":    2,
+		"otlp_grpc/tenantlanes_tempo_b":    1,
+		"otlp_grpc/tenantlanes_tempo_slow": 2,
+	}, f.spans)
+	assert.Len(t, f.shutdown, 3, "every lane shut down")
+}
+
+// Shutdown while a lane is starting waits for it and shuts it down too.
+func TestShutdownWaitsForAStartingLane(t *testing.T) {
+	tel := newTelemetry(t)
+	e := newStarted(t, tel, testConfig("127.0.0.1:1", 1))
+	f := newFakeLanes("otlp_grpc/tenantlanes_tempo_slow")
+	e.factory = f.factory()
+
+	slowDone := make(chan error, 1)
+	go func() { slowDone <- e.ConsumeTraces(tenantCtx("slow"), spans(1)) }()
+	require.Eventually(t, func() bool { return f.isStarting(f.slow) }, 5*time.Second, time.Millisecond)
+	shutDone := make(chan error, 1)
+	go func() { shutDone <- e.Shutdown(context.Background()) }()
+	// Shutdown has marked the exporter closed once a new tenant is refused.
+	require.Eventually(t, func() bool {
+		return errors.Is(e.ConsumeTraces(tenantCtx("late"), spans(1)), errShutDown)
+	}, 5*time.Second, time.Millisecond)
+	select {
+	case err := <-shutDone:
+		t.Fatalf("Shutdown returned (%v) while a lane was still starting", err)
+	default:
+	}
+
+	close(f.release)
+	require.NoError(t, <-shutDone)
+	require.NoError(t, <-slowDone, "the request that started the lane was passed to it")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.True(t, f.shutdown[f.slow])
+	assert.Equal(t, 1, f.spans[f.slow])
 }
