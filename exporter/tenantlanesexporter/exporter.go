@@ -159,8 +159,22 @@ func (e *tenantLanes) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, l := range all {
 		wg.Go(func() {
-			// A lane still starting is shut down once it has started.
-			<-l.ready
+			// A lane still starting is shut down once it has started,
+			// unless Shutdown's own deadline comes first.
+			select {
+			case <-l.ready:
+			case <-ctx.Done():
+				errs[i] = fmt.Errorf("lane %s: still starting: %w", l.id, context.Cause(ctx))
+				// It is shut down whenever it does start: the stuck
+				// Start holds a goroutine anyway, and this one ends with it.
+				go func() {
+					<-l.ready
+					if l.err == nil {
+						_ = l.exp.Shutdown(context.Background())
+					}
+				}()
+				return
+			}
 			if l.err != nil {
 				return
 			}

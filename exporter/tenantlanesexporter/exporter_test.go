@@ -486,6 +486,20 @@ func (l *fakeLane) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
 	return nil
 }
 
+// startingSlowLane starts the exporter with fake lanes and sends tenant
+// "slow" one span, returning once that tenant's lane is in its blocked
+// Start; slowDone gets the request's result.
+func startingSlowLane(t *testing.T) (e *tenantLanes, f *fakeLanes, slowDone chan error) {
+	t.Helper()
+	e = newStarted(t, newTelemetry(t), testConfig("127.0.0.1:1", 1))
+	f = newFakeLanes("otlp_grpc/tenantlanes_tempo_slow")
+	e.factory = f.factory()
+	slowDone = make(chan error, 1)
+	go func() { slowDone <- e.ConsumeTraces(tenantCtx("slow"), spans(1)) }()
+	require.Eventually(t, func() bool { return f.isStarting(f.slow) }, 5*time.Second, time.Millisecond)
+	return e, f, slowDone
+}
+
 // returnsWithin runs f and fails the test when it has not returned after d.
 func returnsWithin(t *testing.T, d time.Duration, what string, f func() error) error {
 	t.Helper()
@@ -554,14 +568,7 @@ func TestSlowLaneStartHoldsOnlyItsTenant(t *testing.T) {
 
 // Shutdown while a lane is starting waits for it and shuts it down too.
 func TestShutdownWaitsForAStartingLane(t *testing.T) {
-	tel := newTelemetry(t)
-	e := newStarted(t, tel, testConfig("127.0.0.1:1", 1))
-	f := newFakeLanes("otlp_grpc/tenantlanes_tempo_slow")
-	e.factory = f.factory()
-
-	slowDone := make(chan error, 1)
-	go func() { slowDone <- e.ConsumeTraces(tenantCtx("slow"), spans(1)) }()
-	require.Eventually(t, func() bool { return f.isStarting(f.slow) }, 5*time.Second, time.Millisecond)
+	e, f, slowDone := startingSlowLane(t)
 	shutDone := make(chan error, 1)
 	go func() { shutDone <- e.Shutdown(context.Background()) }()
 	// Shutdown has marked the exporter closed once a new tenant is refused.
@@ -581,4 +588,23 @@ func TestShutdownWaitsForAStartingLane(t *testing.T) {
 	defer f.mu.Unlock()
 	assert.True(t, f.shutdown[f.slow])
 	assert.Equal(t, 1, f.spans[f.slow])
+}
+
+// Shutdown's deadline bounds its wait for a lane still starting; the lane is
+// shut down when it does start.
+func TestShutdownGivesUpOnALaneStillStartingAtItsDeadline(t *testing.T) {
+	e, f, slowDone := startingSlowLane(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := e.Shutdown(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "otlp_grpc/tenantlanes_tempo_slow: still starting")
+
+	close(f.release)
+	require.NoError(t, <-slowDone)
+	require.Eventually(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.shutdown[f.slow]
+	}, 5*time.Second, time.Millisecond, "the lane is shut down once it has started")
 }

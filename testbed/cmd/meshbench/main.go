@@ -139,6 +139,11 @@ func main() {
 
 func run(ctx context.Context, o options) (int, error) {
 	started := time.Now().UTC()
+	// Flags are checked before the first cell, not after minutes of them.
+	limits, err := parseOverloadLimits(o.overloadLimits)
+	if err != nil {
+		return 0, err
+	}
 	bin, err := harness.FindBinary()
 	if err != nil {
 		return 0, err
@@ -301,10 +306,6 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 
 	var overloads []bench.CellResult
-	limits, err := parseOverloadLimits(o.overloadLimits)
-	if err != nil {
-		return 0, err
-	}
 	if o.doOverload && ctx.Err() == nil {
 		ok := bench.Passthrough
 		for _, k := range kinds {
