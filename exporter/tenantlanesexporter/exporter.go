@@ -63,6 +63,8 @@ type lane struct {
 
 // wait returns once the lane is ready, or ctx is done first.
 func (l *lane) wait(ctx context.Context) error {
+	// A ready lane wins even over a done ctx, which the select below would
+	// pick between at random.
 	select {
 	case <-l.ready:
 		return l.err
@@ -224,9 +226,13 @@ func (e *tenantLanes) laneFor(ctx context.Context, tenant string) (*lane, error)
 	}
 	e.mu.RUnlock()
 	if l == nil {
+		var reserved, overflow bool
 		var err error
-		if l, err = e.reserveLane(ctx, tenant); err != nil {
+		if l, reserved, overflow, err = e.reserve(tenant); err != nil {
 			return nil, err
+		}
+		if reserved {
+			e.start(ctx, l, tenant, overflow)
 		}
 	}
 	if err := l.wait(ctx); err != nil {
@@ -235,66 +241,67 @@ func (e *tenantLanes) laneFor(ctx context.Context, tenant string) (*lane, error)
 	return l, nil
 }
 
-// reserveLane finds or reserves the tenant's lane under e.mu and, when it
-// reserved one, starts it.
-func (e *tenantLanes) reserveLane(ctx context.Context, tenant string) (*lane, error) {
+// reserve returns the tenant's lane (or the overflow lane), reserving a new
+// one, not yet started, when there is none: reserved says so, overflow
+// whether it is the overflow lane.
+func (e *tenantLanes) reserve(tenant string) (l *lane, reserved, overflow bool, err error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	switch {
 	case e.closed:
-		e.mu.Unlock()
-		return nil, errShutDown
+		return nil, false, false, errShutDown
 	case e.host == nil:
-		e.mu.Unlock()
-		return nil, errNotStarted
+		return nil, false, false, errNotStarted
 	}
 	if l := e.byTenant[tenant]; l != nil {
-		e.mu.Unlock()
-		return l, nil
+		return l, false, false, nil
 	}
-	overflow := len(e.byTenant) >= e.maxLanes
+	overflow = len(e.byTenant) >= e.maxLanes
 	if overflow && e.overflow != nil {
-		l := e.overflow
-		e.mu.Unlock()
-		return l, nil
+		return e.overflow, false, true, nil
 	}
 	name := e.namePrefix + overflowName
 	if !overflow {
 		name = e.uniqueName(tenant)
 	}
-	l := &lane{id: component.NewIDWithName(e.factory.Type(), name), ready: make(chan struct{})}
+	l = &lane{id: component.NewIDWithName(e.factory.Type(), name), ready: make(chan struct{})}
 	e.names[name] = true
 	if overflow {
 		e.overflow = l
 	} else {
 		e.byTenant[tenant] = l
 	}
-	host := e.host
-	e.mu.Unlock()
+	return l, true, overflow, nil
+}
 
+// start starts a reserved lane and marks it ready. A lane that fails to
+// start is forgotten, so that the tenant's next request tries again.
+func (e *tenantLanes) start(ctx context.Context, l *lane, tenant string, overflow bool) {
+	e.mu.RLock()
+	host := e.host
+	e.mu.RUnlock()
 	l.exp, l.err = e.startLane(ctx, host, l.id, tenant)
 	if l.err != nil {
-		// Forget the lane, so that the tenant's next request tries again.
 		e.mu.Lock()
 		if overflow && e.overflow == l {
 			e.overflow = nil
 		} else if !overflow && e.byTenant[tenant] == l {
 			delete(e.byTenant, tenant)
 		}
-		delete(e.names, name)
+		delete(e.names, l.id.Name())
 		e.mu.Unlock()
 		close(l.ready)
-		return l, nil
+		return
 	}
 	close(l.ready)
 	if overflow {
 		e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdOverflow)
 		e.set.Logger.Warn("max_lanes reached: tenants without a lane share the overflow lane",
 			zap.Int("max_lanes", e.maxLanes), zap.String("lane", l.id.String()), zap.String("first_tenant", tenant))
-	} else {
-		e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdTenant)
-		e.set.Logger.Info("Lane created", zap.String("tenant", tenant), zap.String("lane", l.id.String()))
+		return
 	}
-	return l, nil
+	e.telemetry.ExporterTenantlanesLanesCreated.Add(ctx, 1, e.createdTenant)
+	e.set.Logger.Info("Lane created", zap.String("tenant", tenant), zap.String("lane", l.id.String()))
 }
 
 // startLane builds and starts the otlp_grpc exporter id.

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -124,9 +123,6 @@ type CollectorParams struct {
 	// it so that a sender over its share waits instead of being decoded and
 	// then refused.
 	MaxConcurrentStreams int
-	// QueueBytes is the exporter's sending_queue size in bytes (0:
-	// QueueBytesFor(MemLimitMiB), deploy/base's proportion).
-	QueueBytes int
 	// DiskQueue puts the exporter's queue on disk (file_storage in
 	// $MESHBENCH_QUEUE_DIR, as deploy/overlays/prod does) in the configs
 	// that batch in the exporter (all but C).
@@ -239,7 +235,7 @@ func collectorOptions(k Kind, ports harness.Ports, tenantPorts []tenantPort, sin
 		"BATCH_MAX":     strconv.Itoa(p.BatchMax),
 		// 0 is grpc-go's default, unbounded.
 		"MAX_CONCURRENT_STREAMS": strconv.Itoa(p.MaxConcurrentStreams),
-		"QUEUE_BYTES":            strconv.Itoa(cmp.Or(p.QueueBytes, QueueBytesFor(p.MemLimitMiB))),
+		"QUEUE_BYTES":            strconv.Itoa(QueueBytesFor(p.MemLimitMiB)),
 	}
 	for _, tp := range tenantPorts {
 		env["C_GRPC_"+strings.ToUpper(tp.Tenant)] = fmt.Sprintf("127.0.0.1:%d", tp.GRPC)

@@ -329,9 +329,9 @@ func (r *Runner) profile(ctx context.Context, cell Cell) error {
 	return f.Close()
 }
 
-// runOverload offers cell.Rate for cell.Measure with many workers, samples
-// every second, then runs at max speed for cell.Recovery and compares with
-// cell.Baseline.
+// runOverload runs at max speed for cell.Recovery (PreSpikeThroughput),
+// offers cell.Rate for cell.Measure with many workers, sampling every
+// second, then runs at max speed again (RecoveryThroughput).
 func (r *Runner) runOverload(ctx context.Context, cell Cell, col *harness.Collector, w *workload, tgts []loadgen.Target, res *CellResult) ([]loadgen.Result, error) {
 	var out []loadgen.Result
 	workers := cell.RecoveryWorkers

@@ -86,7 +86,7 @@ func parseFlags() options {
 	flag.StringVar(&o.protocol, "protocol", "grpc", "generator to collector: grpc, http or mixed")
 	flag.StringVar(&o.configs, "configs", "A,B,C", "configs to run")
 	flag.BoolVar(&o.scale, "scale", true, "run the scale curve (GOMAXPROCS 1/2 x batch 512/8192)")
-	flag.BoolVar(&o.doOverload, "overload-run", true, "run the overload cell")
+	flag.BoolVar(&o.doOverload, "overload-run", true, "run the overload cells (-overload-limits)")
 	flag.StringVar(&o.out, "out", "results", "output directory for CSV and SVG (testbed/results from testbed/, where make bench runs it)")
 	flag.IntVar(&o.spansPerRequest, "spans-per-request", 96, "spans per OTLP request (whole traces of 8)")
 	flag.IntVar(&o.senderSpans, "sender-spans", 0, "split every request per sender (resource), at most this many spans each, as proxies export straight to the collector (0: the mixed requests an agent forwards)")
@@ -314,8 +314,11 @@ func run(ctx context.Context, o options) (int, error) {
 			}
 		}
 		baseline := bench.Median(selectKind(results, ok, maxLabel), func(c bench.CellResult) float64 { return c.Throughput })
+		if math.IsNaN(baseline) || baseline <= 0 {
+			limits = nil // no max to offer twice of
+		}
 		for _, l := range limits {
-			if math.IsNaN(baseline) || baseline <= 0 || ctx.Err() != nil {
+			if ctx.Err() != nil {
 				break
 			}
 			p := mainParams
